@@ -1,0 +1,502 @@
+"""Reverse-mode automatic differentiation: Tensor, Function, backward.
+
+A ``Tensor`` wraps one array (NumPy or CuPy). Every differentiable op is a
+``Function``: ``forward`` computes on raw arrays, ``backward`` maps the output
+gradients to input gradients *using Tensor ops*. Because the backward pass is
+made of the same differentiable ops, running it with ``create_graph=True``
+records a new graph, and differentiating that graph gives second derivatives
+(the gradient penalties of WGAN-GP, R1 and SinGAN need them).
+
+Ownership runs one way, so no reference cycles form:
+
+    output Tensor --creator--> Function --inputs--> input Tensors
+    Function --weakref--> output Tensors
+
+Backward visits Functions in topological order (by ``generation``: a Function
+comes after every Function that produced one of its inputs), with a heap rather
+than recursion, so a graph 10,000 ops deep works.
+"""
+import contextlib
+import heapq
+import weakref
+
+import numpy as np
+
+from . import backend
+
+# ---------------------------------------------------------------- grad mode
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def set_grad_enabled(mode):
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, bool(mode)
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator: ops inside record no graph."""
+
+    def __enter__(self):
+        self._ctx = set_grad_enabled(False)
+        self._ctx.__enter__()
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+class enable_grad(no_grad):
+    def __enter__(self):
+        self._ctx = set_grad_enabled(True)
+        self._ctx.__enter__()
+
+
+# ---------------------------------------------------------------- Tensor
+
+_FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def _is_float(dtype):
+    return np.dtype(dtype).kind == "f"
+
+
+class Tensor:
+    """An n-dimensional array that remembers how it was made.
+
+    ``data`` is the raw array, ``grad`` a Tensor (or None) filled by backward,
+    ``creator`` the Function that produced it (None for leaves).
+    """
+
+    __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
+
+    def __init__(self, data, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data.data
+        if isinstance(data, np.generic):
+            data = np.asarray(data)
+        elif not hasattr(data, "shape"):
+            data = np.asarray(data)
+            if data.dtype == np.float64:
+                data = data.astype(np.float32)  # Python floats -> torch's default dtype
+        if requires_grad and not _is_float(data.dtype):
+            raise RuntimeError(f"only floating-point tensors can require gradients, got {data.dtype}")
+        self.data = data
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.creator = None
+        self._out_index = 0
+        self._version = 0
+
+    # --- array facts
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self.creator is None
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        body = repr(self.numpy()).replace("array(", "tensor(", 1)
+        extra = ", device='cuda'" if self.device == "cuda" else ""
+        if self.creator is not None:
+            extra += f", grad_fn=<{type(self.creator).__name__}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return body[:-1] + extra + ")" if extra else body
+
+    # --- conversions
+    def numpy(self):
+        if self.requires_grad and _grad_enabled and self.creator is not None:
+            pass  # torch refuses here; reading values is harmless, so we allow it
+        return backend.to_device(self.data, "cpu")
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): tensor of shape {self.shape} has {self.data.size} elements, not 1")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def detach(self):
+        """A new leaf sharing this tensor's array, cut from the graph."""
+        return Tensor(self.data)
+
+    def detach_(self):
+        self.creator = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_(): only leaf tensors can change requires_grad")
+        if requires_grad and not _is_float(self.dtype):
+            raise RuntimeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def to(self, device=None, dtype=None):
+        """Move to ``device`` and/or cast to ``dtype``; differentiable."""
+        if isinstance(device, (type, np.dtype)) or (isinstance(device, str) and device not in ("cpu", "cuda") and not device.startswith("cuda")):
+            device, dtype = None, device
+        out = self
+        if device is not None and backend.normalize_device(device) != self.device:
+            from .functional.elementwise import ToDevice
+            out = ToDevice(backend.normalize_device(device))(out)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            from .functional.elementwise import Cast
+            out = Cast(np.dtype(dtype))(out)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    def double(self):
+        return self.to(dtype=np.float64)
+
+    def long(self):
+        return self.to(dtype=np.int64)
+
+    def clone(self):
+        from .functional.elementwise import Copy
+        return Copy()(self)
+
+    def copy_(self, other):
+        """In-place copy of values (no graph), as used by optimizers and load_state_dict."""
+        other = other.data if isinstance(other, Tensor) else other
+        xp = backend.get_array_module(self.data)
+        if backend.device_of(other) != self.device:
+            other = backend.to_device(other, self.device)
+        if tuple(np.shape(other)) != self.shape and np.broadcast_shapes(np.shape(other), self.shape) != self.shape:
+            raise RuntimeError(f"copy_: cannot copy shape {tuple(np.shape(other))} into {self.shape}")
+        xp.copyto(self.data, xp.asarray(other, dtype=self.dtype))
+        self._version += 1
+        return self
+
+    def zero_(self):
+        self.data[...] = 0
+        self._version += 1
+        return self
+
+    def fill_(self, value):
+        self.data[...] = value
+        self._version += 1
+        return self
+
+    # --- backward
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``, like PyTorch."""
+        if not self.requires_grad:
+            raise RuntimeError("backward(): tensor does not require grad and has no grad_fn")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward(): grad can be implicitly created only for scalar outputs, "
+                                   f"got shape {self.shape}; pass gradient=")
+        run_backward([self], [gradient], retain_graph=create_graph if retain_graph is None else retain_graph,
+                     create_graph=create_graph, inputs=inputs, accumulate=True)
+
+    # Python operators and the Tensor methods live in functional/ and are
+    # attached by minigan.functional.tensor_methods to keep this file small.
+
+
+# ---------------------------------------------------------------- Function
+
+
+class Function:
+    """One differentiable op.
+
+    Subclasses implement ``forward(*arrays) -> array | tuple`` and
+    ``backward(*grad_outputs: Tensor) -> Tensor | None | tuple``. Constructor
+    arguments hold the op's settings (axis, stride, ...). ``forward`` may save
+    what backward needs on ``self``; inputs are ``self.inputs`` (Tensors) and
+    outputs ``self.output(i)``. ``self.needs_input_grad[i]`` says whether input
+    i wants a gradient, so backward can skip work (return None there).
+    """
+
+    keeps_outputs = False  # set True when backward reads the outputs
+
+    def __call__(self, *inputs):
+        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+        first = next((t for t in tensors if t is not None), None)
+        arrays = [t.data if t is not None else _constant(x, first) for x, t in zip(inputs, tensors)]
+        backend.get_array_module(*arrays, op=type(self).__name__)
+        outputs = self.forward(*arrays)
+        single = not isinstance(outputs, tuple)
+        outputs = (outputs,) if single else outputs
+        results = [Tensor(y) for y in outputs]
+
+        needs = tuple(t is not None and t.requires_grad for t in tensors)
+        if _grad_enabled and any(needs):
+            self.inputs = [t if t is not None else Tensor(a) for t, a in zip(tensors, arrays)]
+            self.needs_input_grad = needs
+            self.generation = max(t.creator.generation + 1 if t.creator else 0
+                                  for t in self.inputs)
+            self._meta = [(y.shape, y.dtype) for y in outputs]
+            self._outputs = [weakref.ref(r) for r in results]
+            if self.keeps_outputs:
+                self._output_arrays = outputs
+            for i, r in enumerate(results):
+                if _is_float(r.dtype):
+                    r.requires_grad = True
+                    r.creator = self
+                    r._out_index = i
+        return results[0] if single else tuple(results)
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, *gys):
+        raise NotImplementedError(f"{type(self).__name__} has no backward")
+
+    def output(self, i=0):
+        """Output ``i`` as a Tensor still attached to this Function.
+
+        Outputs are held weakly; if the caller dropped one, an equal Tensor is
+        rebuilt from the saved array so double backward still sees this node.
+        """
+        y = self._outputs[i]()
+        if y is None:
+            if not self.keeps_outputs:
+                raise RuntimeError(f"{type(self).__name__}: output {i} was freed and not kept")
+            y = Tensor(self._output_arrays[i])
+            y.requires_grad, y.creator, y._out_index = True, self, i
+        return y
+
+    def release(self):
+        """Drop everything backward needed (after a backward without retain_graph)."""
+        self.inputs = None
+        self._output_arrays = None
+        for k in list(vars(self)):
+            if k.startswith("saved_"):
+                setattr(self, k, None)
+
+
+def _constant(x, like):
+    """A Python number or array operand as an array on ``like``'s device.
+
+    A number takes the dtype of the tensor it meets (``x * 0.5`` stays float32),
+    except that a float meeting an integer tensor becomes float32, as in torch.
+    """
+    if hasattr(x, "shape") and not isinstance(x, np.generic):
+        return x
+    xp = backend.xp_for(like.device) if like is not None else np
+    if like is None:
+        return Tensor(x).data
+    dtype = like.dtype
+    if not _is_float(dtype) and isinstance(x, (float, np.floating)):
+        dtype = np.float32
+    return xp.asarray(x, dtype=dtype)
+
+
+# ---------------------------------------------------------------- the backward pass
+
+
+def _graph(roots):
+    """All Functions reachable from ``roots`` (a list of Functions)."""
+    seen, stack, order = set(), list(roots), []
+    while stack:
+        f = stack.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        order.append(f)
+        if f.inputs is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({type(f).__name__}): "
+                "its saved values were freed; pass retain_graph=True to the first backward")
+        for x in f.inputs:
+            if x.creator is not None and id(x.creator) not in seen:
+                stack.append(x.creator)
+    return order
+
+
+def _key(t):
+    return (id(t.creator), t._out_index) if t.creator is not None else id(t)
+
+
+def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
+                 inputs=None, accumulate=False):
+    """The engine behind ``Tensor.backward`` and ``grad``.
+
+    With ``accumulate`` the gradients of leaves are added to their ``.grad``
+    (``inputs`` may restrict which); otherwise the gradients of ``inputs`` are
+    returned, and only the part of the graph that leads to them is walked.
+    """
+    grads = {}  # key -> gradient Tensor, summed over the consumers seen so far
+    roots = []
+    for y, g in zip(outputs, grad_outputs):
+        if not y.requires_grad:
+            raise RuntimeError("element of outputs does not require grad and has no grad_fn")
+        if g is None:
+            if y.data.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got shape {y.shape}")
+            xp = backend.get_array_module(y.data)
+            g = Tensor(xp.ones_like(y.data))
+        elif not isinstance(g, Tensor):
+            g = Tensor(g)
+        if g.shape != y.shape:
+            raise RuntimeError(f"grad_outputs shape {g.shape} does not match output shape {y.shape}")
+        _add(grads, _key(y), g)
+        if y.creator is not None:
+            roots.append(y.creator)
+
+    wanted = None if inputs is None else {_key(t): t for t in inputs}
+    functions = _graph(roots)
+    if wanted is not None and not accumulate:
+        functions = _prune(functions, wanted)
+    heap = [(-f.generation, i, f) for i, f in enumerate(functions)]
+    heapq.heapify(heap)
+    captured = {}
+
+    with set_grad_enabled(create_graph):
+        while heap:
+            _, _, f = heapq.heappop(heap)
+            gys = []
+            for i, (shape, dtype) in enumerate(f._meta):
+                key = (id(f), i)
+                g = grads.pop(key, None)
+                if wanted is not None and key in wanted and g is not None:
+                    captured[key] = g
+                if g is None:
+                    xp = backend.get_array_module(f.inputs[0].data)
+                    g = Tensor(xp.zeros(shape, dtype=dtype))
+                gys.append(g)
+            gxs = f.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            if len(gxs) != len(f.inputs):
+                raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} gradients "
+                                   f"for {len(f.inputs)} inputs")
+            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+                if gx is None or not need:
+                    continue
+                if gx.shape != x.shape:
+                    raise RuntimeError(f"{type(f).__name__}.backward: gradient shape {gx.shape} "
+                                       f"does not match input shape {x.shape}")
+                if x.creator is None:
+                    if accumulate and (wanted is None or id(x) in wanted):
+                        x.grad = gx if x.grad is None else x.grad + gx
+                    elif wanted is not None and id(x) in wanted:
+                        _add(captured, id(x), gx)
+                else:
+                    _add(grads, _key(x), gx)
+            if not retain_graph:
+                f.release()
+
+    # a requested tensor that is itself an output: its gradient is the seed
+    if wanted is not None:
+        for key in wanted:
+            if key in grads:
+                _add(captured, key, grads.pop(key))
+        if accumulate:
+            for key, t in wanted.items():
+                if key in captured:
+                    t.grad = captured[key] if t.grad is None else t.grad + captured[key]
+    elif accumulate:
+        for y in outputs:  # backward() called on a leaf: its grad is the seed
+            if y.creator is None and _key(y) in grads:
+                g = grads.pop(_key(y))
+                y.grad = g if y.grad is None else y.grad + g
+    return captured
+
+
+def _add(table, key, g):
+    table[key] = g if key not in table else table[key] + g
+
+
+def _prune(functions, wanted):
+    """Keep only Functions that have a path to a wanted tensor."""
+    leads = {}
+    for f in sorted(functions, key=lambda f: f.generation):
+        leads[id(f)] = any(_key(x) in wanted or (x.creator is not None and leads.get(id(x.creator), False))
+                           for x in f.inputs)
+    # a wanted non-leaf's own creator must run so its gradient gets captured
+    wanted_creators = {k[0] for k in wanted if isinstance(k, tuple)}
+    return [f for f in functions if leads[id(f)] or id(f) in wanted_creators]
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, like ``torch.autograd.grad``.
+
+    Returns a tuple with one Tensor per input; nothing is accumulated into
+    ``.grad``. With ``create_graph=True`` the results are differentiable.
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    single_in = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_in else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("grad(): one of the inputs does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    captured = run_backward(outputs, list(grad_outputs), retain_graph=retain_graph,
+                            create_graph=create_graph, inputs=inputs)
+    result = []
+    for i, t in enumerate(inputs):
+        g = captured.get(_key(t))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad(): input {i} (shape {t.shape}) is not used in the graph "
+                               "of the outputs; pass allow_unused=True to get None")
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,118 @@
+"""The array module behind every Tensor: NumPy on the CPU, CuPy on the GPU.
+
+A device is named as in PyTorch: ``"cpu"`` or ``"cuda"``. Every op looks at its
+inputs once, finds the one array module they share, and refuses to mix devices.
+Random numbers come from one seeded generator per device (``manual_seed``), so a
+run is reproducible and its RNG state can be checkpointed.
+"""
+import os
+
+import numpy as np
+
+try:  # CuPy is optional: without it only the CPU exists.
+    import cupy as cp
+except Exception:  # ImportError, or a CuPy without a usable CUDA driver
+    cp = None
+
+
+def cuda_available():
+    """True when CuPy is installed and can see a GPU."""
+    if cp is None:
+        return False
+    try:
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def normalize_device(device):
+    """'cpu' | 'cuda' | 'cuda:0' -> 'cpu' | 'cuda'; anything else is an error."""
+    if device is None:
+        return "cpu"
+    name = str(device).split(":")[0]
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    if name == "cuda" and not cuda_available():
+        raise RuntimeError("device 'cuda' was asked for, but CuPy or a GPU is not available")
+    return name
+
+
+def xp_for(device):
+    """The array module of a device."""
+    return cp if normalize_device(device) == "cuda" else np
+
+
+def device_of(array):
+    """'cuda' for a CuPy array, 'cpu' for anything else."""
+    if cp is not None and isinstance(array, cp.ndarray):
+        return "cuda"
+    return "cpu"
+
+
+def get_array_module(*arrays, op="op"):
+    """The one array module shared by ``arrays``; mixing devices raises.
+
+    Python scalars and NumPy scalars go with either device.
+    """
+    devices = {device_of(a) for a in arrays if hasattr(a, "shape") and not np.isscalar(a)}
+    if len(devices) > 1:
+        raise RuntimeError(f"{op}: inputs are on different devices (cpu and cuda); "
+                           "move them to one device with .to(device)")
+    return cp if devices == {"cuda"} else np
+
+
+def to_device(array, device):
+    """Copy ``array`` to ``device`` (a no-op when it is already there)."""
+    device = normalize_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cuda":
+        return cp.asarray(array)
+    return cp.asnumpy(array)
+
+
+# ---------------------------------------------------------------- random numbers
+
+_generators = {}
+
+
+def manual_seed(seed):
+    """Seed the random generators of every device, like ``torch.manual_seed``."""
+    seed = int(seed)
+    _generators["cpu"] = np.random.Generator(np.random.PCG64(seed))
+    if cuda_available():
+        _generators["cuda"] = cp.random.RandomState(seed)
+    return seed
+
+
+def generator(device="cpu"):
+    """The seeded generator of ``device`` (NumPy Generator / CuPy RandomState)."""
+    device = normalize_device(device)
+    if device not in _generators:
+        _generators[device] = (np.random.Generator(np.random.PCG64())
+                               if device == "cpu" else cp.random.RandomState())
+    return _generators[device]
+
+
+def get_rng_state():
+    """The CPU generator's state as a JSON-friendly dict (for checkpoints)."""
+    return generator("cpu").bit_generator.state
+
+
+def set_rng_state(state):
+    """Restore a state returned by ``get_rng_state``."""
+    generator("cpu").bit_generator.state = state
+
+
+# ---------------------------------------------------------------- kernels
+
+def kernels_enabled(array):
+    """Whether the Triton kernels should run for ``array``.
+
+    On CuPy arrays they are on unless ``MINIGAN_KERNELS=0``; on NumPy arrays they
+    run only under Triton's interpreter (``TRITON_INTERPRET=1 MINIGAN_KERNELS=1``).
+    """
+    flag = os.environ.get("MINIGAN_KERNELS")
+    if device_of(array) == "cuda":
+        return flag != "0"
+    return flag == "1" and os.environ.get("TRITON_INTERPRET") == "1"

@@ -1,0 +1,145 @@
+"""Activations: relu, leaky_relu, tanh, sigmoid, softplus, softmax, log_softmax.
+
+The piecewise-linear ones multiply the incoming gradient by a constant mask
+(their second derivative is zero almost everywhere, and exactly that comes out
+when the mask is treated as a constant). tanh and sigmoid reuse their output:
+tanh' = 1 - y^2, sigmoid' = y (1 - y).
+"""
+import math
+
+from .. import backend
+from ..autograd import Function, Tensor
+from .elementwise import Where
+from .reduce import logsumexp, sum
+
+
+def _stable_sigmoid(xp, x):
+    # exp(-|x|) never overflows; pick the form that does not divide inf by inf
+    e = xp.exp(-abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class ReLU(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return gy * Tensor((x > 0).astype(x.dtype))
+
+
+class LeakyReLU(Function):
+    def __init__(self, negative_slope):
+        self.slope = negative_slope
+
+    def forward(self, x):
+        return backend.get_array_module(x).where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        xp = backend.get_array_module(x)
+        return gy * Tensor(xp.where(x > 0, 1, self.slope).astype(x.dtype))
+
+
+class Tanh(Function):
+    keeps_outputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).tanh(x)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * (1.0 - y * y)
+
+
+class Sigmoid(Function):
+    keeps_outputs = True
+
+    def forward(self, x):
+        return _stable_sigmoid(backend.get_array_module(x), x).astype(x.dtype)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * y * (1.0 - y)
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (torch's rule)."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        bx = x * x.dtype.type(self.beta)
+        soft = xp.logaddexp(0, bx) / x.dtype.type(self.beta)
+        self.saved_linear = bx > self.threshold
+        return xp.where(self.saved_linear, x, soft).astype(x.dtype)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        slope = sigmoid(x * self.beta)  # d softplus / dx, itself differentiable
+        one = Tensor(backend.get_array_module(x.data).ones((), dtype=x.dtype))
+        return gy * Where(self.saved_linear)(one, slope)
+
+
+def relu(input, inplace=False):
+    return ReLU()(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return LeakyReLU(negative_slope)(input)
+
+
+def tanh(input):
+    return Tanh()(input)
+
+
+def sigmoid(input):
+    return Sigmoid()(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus(beta, threshold)(input)
+
+
+def logsigmoid(input):
+    """log sigmoid(x) = -softplus(-x), exact for any x (no threshold)."""
+    return -Softplus(1.0, math.inf)(-input)
+
+
+def _softmax_dim(dim, ndim, op):
+    if dim is None:  # torch's legacy rule for an implicit dim
+        dim = 0 if ndim in (0, 1, 3) else 1
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims")
+    return dim
+
+
+def log_softmax(input, dim=None):
+    """x - logsumexp(x): the stable way to take log(softmax(x))."""
+    dim = _softmax_dim(dim, input.ndim, "log_softmax")
+    return input - logsumexp(input, dim, keepdim=True)
+
+
+def softmax(input, dim=None):
+    """exp(x - max) / sum exp(x - max); the shift is a constant, so the gradient is exact."""
+    from .elementwise import exp
+    dim = _softmax_dim(dim, input.ndim, "softmax")
+    xp = backend.get_array_module(input.data)
+    shifted = input - Tensor(xp.max(input.data, axis=dim, keepdims=True))
+    e = exp(shifted)
+    return e / sum(e, dim, keepdim=True)
+
+
+def silu(input):
+    return input * sigmoid(input)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    from .elementwise import clamp
+    return clamp(input, min_val, max_val)
+
+
+__all__ = ["relu", "leaky_relu", "tanh", "sigmoid", "softplus", "logsigmoid", "log_softmax",
+           "softmax", "silu", "hardtanh"]

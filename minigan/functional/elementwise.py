@@ -1,0 +1,385 @@
+"""Elementwise arithmetic and math with NumPy broadcasting.
+
+For a broadcast binary op the gradient of each operand is summed back to that
+operand's shape (``sum_to``): a bias of shape (C,) added to (N, C) receives the
+sum over N. Every backward is written with Tensor ops, so it can be
+differentiated again.
+"""
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, Tensor
+from .shape import sum_to
+
+
+def _kind(dtype):
+    return np.dtype(dtype).kind
+
+
+class Binary(Function):
+    """Checks shared by the broadcasting binary ops: shapes, dtypes, devices."""
+
+    def forward(self, a, b):
+        name = type(self).__name__.lower()
+        if _kind(a.dtype) == "f" and _kind(b.dtype) == "f" and a.dtype != b.dtype:
+            raise TypeError(f"{name}: dtypes differ ({a.dtype} and {b.dtype}) for shapes "
+                            f"{tuple(a.shape)} and {tuple(b.shape)}; cast one with .to(dtype)")
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise RuntimeError(f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} "
+                               "cannot be broadcast together") from None
+        return self.compute(a, b)
+
+
+class Add(Binary):
+    def compute(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+
+
+class Sub(Binary):
+    def compute(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+
+
+class Mul(Binary):
+    def compute(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Binary):
+    def compute(self, a, b):
+        if _kind(a.dtype) != "f" and _kind(b.dtype) != "f":
+            a = a.astype(np.float32)  # true division of integers, as torch does
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy / b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-gy * a / (b * b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(Binary):
+    """a ** b for a tensor exponent; the constant exponent case is PowScalar."""
+
+    def compute(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(gy * b * a ** (b - 1), a.shape)
+        if self.needs_input_grad[1]:
+            y = self.output()
+            # d(a^b)/db = a^b log a; taken as 0 where a == 0 (as torch does)
+            gb = sum_to(gy * where(a == 0, 0.0, y * log(where(a == 0, 1.0, a))), b.shape)
+        return ga, gb
+
+    keeps_outputs = True
+
+
+class PowScalar(Function):
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, x):
+        return x ** self.exponent
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        p = self.exponent
+        if p == 0:
+            return gy * 0.0
+        return gy * (p * x ** (p - 1)) if p != 1 else gy
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Exp(Function):
+    keeps_outputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).exp(x)
+
+    def backward(self, gy):
+        return gy * self.output()
+
+
+class Log(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Log1p(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        return gy / (self.inputs[0] + 1.0)
+
+
+class Sqrt(Function):
+    keeps_outputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2.0 * self.output())
+
+
+class Sin(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        return -gy * sin(self.inputs[0])
+
+
+class Abs(Function):
+    def forward(self, x):
+        return abs(x)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return gy * Tensor(backend.get_array_module(x).sign(x))  # 0 at the kink, as torch
+
+
+class Clamp(Function):
+    """Gradient passes where min <= x <= max (torch's convention at the bounds)."""
+
+    def __init__(self, min=None, max=None):
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of min and max must be given")
+        self.min, self.max = min, max
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        y = x
+        if self.min is not None:
+            y = xp.maximum(y, xp.asarray(self.min, dtype=x.dtype))
+        if self.max is not None:
+            y = xp.minimum(y, xp.asarray(self.max, dtype=x.dtype))
+        return y
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        mask = np.ones((), dtype=bool) if backend.device_of(x) == "cpu" else True
+        if self.min is not None:
+            mask = mask & (x >= self.min)
+        if self.max is not None:
+            mask = mask & (x <= self.max)
+        return gy * Tensor(mask.astype(x.dtype))
+
+
+class Where(Function):
+    """where(cond, a, b): the condition is a constant; a and b receive masked gradients."""
+
+    def __init__(self, condition):
+        self.condition = condition
+
+    def forward(self, a, b):
+        xp = backend.get_array_module(self.condition, a, b, op="where")
+        if _kind(a.dtype) == "f" and _kind(b.dtype) == "f" and a.dtype != b.dtype:
+            raise TypeError(f"where: dtypes differ ({a.dtype} and {b.dtype})")
+        try:
+            return xp.where(self.condition, a, b)
+        except ValueError:
+            raise RuntimeError(f"where: shapes {tuple(self.condition.shape)}, {tuple(a.shape)} and "
+                               f"{tuple(b.shape)} cannot be broadcast together") from None
+
+    def backward(self, gy):
+        a, b = self.inputs
+        zero = Tensor(backend.get_array_module(gy.data).zeros((), dtype=gy.dtype))
+        ga = sum_to(Where(self.condition)(gy, zero), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(Where(self.condition)(zero, gy), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Copy(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.in_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return Cast(self.in_dtype)(gy)
+
+
+class ToDevice(Function):
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.in_device = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return ToDevice(self.in_device)(gy)
+
+
+# ---------------------------------------------------------------- functional names
+
+
+def _t(x, like=None):
+    """Wrap an array or number as a constant Tensor on ``like``'s device and dtype."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and not hasattr(x, "shape"):
+        dtype = like.dtype if _kind(like.dtype) == "f" or isinstance(x, (int, bool)) else np.float32
+        return Tensor(backend.xp_for(like.device).asarray(x, dtype=dtype))
+    return Tensor(x)
+
+
+def add(a, b):
+    return Add()(a, b)
+
+
+def sub(a, b):
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    return Mul()(a, b)
+
+
+def div(a, b):
+    return Div()(a, b)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x, exponent):
+    if isinstance(exponent, Tensor):
+        return Pow()(_t(x, exponent), exponent)
+    return PowScalar(exponent)(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def log1p(x):
+    return Log1p()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def rsqrt(x):
+    return 1.0 / sqrt(x)
+
+
+def square(x):
+    return x * x
+
+
+def sin(x):
+    return Sin()(x)
+
+
+def cos(x):
+    return Cos()(x)
+
+
+def abs(x):
+    return Abs()(x)
+
+
+def sign(x):
+    return Tensor(backend.get_array_module(x.data).sign(x.data))
+
+
+def clamp(x, min=None, max=None):
+    return Clamp(min, max)(x)
+
+
+clip = clamp
+
+
+def where(condition, input, other):
+    """Pick ``input`` where ``condition`` holds, else ``other`` (numbers allowed)."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
+    return Where(cond)(_t(input, like), _t(other, like))
+
+
+def maximum(a, b):
+    return where(a.data >= (b.data if isinstance(b, Tensor) else b), a, b)
+
+
+def minimum(a, b):
+    return where(a.data <= (b.data if isinstance(b, Tensor) else b), a, b)
+
+
+def lerp(start, end, weight):
+    return start + weight * (end - start)
+
+
+# Comparisons give boolean tensors that carry no gradient.
+def _compare(op):
+    def compare(a, b):
+        xa = a.data if isinstance(a, Tensor) else a
+        xb = b.data if isinstance(b, Tensor) else b
+        backend.get_array_module(xa, xb, op=op.__name__)
+        return Tensor(op(xa, xb))
+    compare.__name__ = op.__name__
+    return compare
+
+
+eq = _compare(np.equal)
+ne = _compare(np.not_equal)
+lt = _compare(np.less)
+le = _compare(np.less_equal)
+gt = _compare(np.greater)
+ge = _compare(np.greater_equal)

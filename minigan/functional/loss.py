@@ -1,0 +1,213 @@
+"""Losses, with torch.nn.functional's names, arguments and reductions.
+
+The GAN losses of the lectures are all here in disguise: the discriminator's
+log D(x) + log(1 - D(G(z))) is ``binary_cross_entropy``; on logits it is
+``binary_cross_entropy_with_logits``, computed as softplus(x) - x y so that a
+logit of +-1e4 gives a finite loss and gradient.
+"""
+import math
+
+from .. import backend
+from ..autograd import Tensor
+from .activation import Softplus, log_softmax
+from .elementwise import abs, clamp, log, where, exp
+from .reduce import mean, sum
+from .shape import getitem, permute, reshape
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduce(loss, reduction, op, extra=()):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum(loss)
+    raise ValueError(f"{op}: unknown reduction {reduction!r}; expected one of {_REDUCTIONS + tuple(extra)}")
+
+
+def _check_reduction(reduction, op, extra=()):
+    if reduction not in _REDUCTIONS + tuple(extra):
+        raise ValueError(f"{op}: unknown reduction {reduction!r}; expected one of {_REDUCTIONS + tuple(extra)}")
+
+
+def _check_same_shape(input, target, op):
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: target shape {target.shape} differs from input shape {input.shape}")
+
+
+def _as_tensor(x, like):
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(backend.xp_for(like.device).asarray(x, dtype=like.dtype))
+
+
+def mse_loss(input, target, reduction="mean"):
+    _check_reduction(reduction, "mse_loss")
+    target = _as_tensor(target, input)
+    _check_same_shape(input, target, "mse_loss")
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def l1_loss(input, target, reduction="mean"):
+    _check_reduction(reduction, "l1_loss")
+    target = _as_tensor(target, input)
+    _check_same_shape(input, target, "l1_loss")
+    return _reduce(abs(input - target), reduction, "l1_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-[y log x + (1 - y) log(1 - x)], each log clamped at -100 as in torch."""
+    _check_reduction(reduction, "binary_cross_entropy")
+    target = _as_tensor(target, input)
+    _check_same_shape(input, target, "binary_cross_entropy")
+    x = input.data
+    if ((x < 0) | (x > 1)).any():
+        raise ValueError("binary_cross_entropy: input values must lie in [0, 1]; "
+                         "for logits use binary_cross_entropy_with_logits")
+    loss = -(target * clamp(log(input), min=-100.0) + (1.0 - target) * clamp(log(1.0 - input), min=-100.0))
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """BCE on logits x: (1 - y) x + (1 + (p - 1) y) softplus(-x), with p = pos_weight.
+
+    softplus is computed exactly (no threshold) by log(1 + e^-|x|) + max(-x, 0),
+    which never overflows.
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    target = _as_tensor(target, input)
+    _check_same_shape(input, target, "binary_cross_entropy_with_logits")
+    softplus_neg = Softplus(1.0, math.inf)(-input)  # -log sigmoid(x)
+    if pos_weight is None:
+        loss = (1.0 - target) * input + softplus_neg
+    else:
+        p = _as_tensor(pos_weight, input)
+        loss = (1.0 - target) * input + (1.0 + (p - 1.0) * target) * softplus_neg
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def _class_last(input):
+    """(N, C, d1, ...) -> (N*d1*..., C): classes on the last axis."""
+    if input.ndim == 1:
+        return reshape(input, (1, input.shape[0]))
+    if input.ndim == 2:
+        return input
+    dims = (0,) + tuple(range(2, input.ndim)) + (1,)
+    return reshape(permute(input, dims), (-1, input.shape[1]))
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """-log p[target], averaged with the class weights of the targets (torch's rule)."""
+    _check_reduction(reduction, "nll_loss")
+    xp = backend.get_array_module(input.data)
+    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must hold class indices (integers), got dtype {t.dtype}")
+    expected = (input.shape[0],) + input.shape[2:] if input.ndim > 1 else ()
+    if tuple(t.shape) != expected:
+        raise ValueError(f"nll_loss: target shape {tuple(t.shape)} does not match input shape "
+                         f"{input.shape} (expected {expected})")
+    C = input.shape[1] if input.ndim > 1 else input.shape[0]
+    flat_t = t.reshape(-1)
+    keep = flat_t != ignore_index
+    if ((flat_t[keep] < 0) | (flat_t[keep] >= C)).any():
+        raise IndexError(f"nll_loss: target values must lie in [0, {C}), got "
+                         f"{int(flat_t[keep].min())}..{int(flat_t[keep].max())}")
+    safe_t = xp.where(keep, flat_t, 0)
+    logp = getitem(_class_last(input), (xp.arange(flat_t.size), safe_t))
+    w = keep.astype(input.dtype)
+    if weight is not None:
+        w = w * _as_tensor(weight, input).data[safe_t]
+    w = Tensor(w)
+    loss = -logp * w
+    if reduction == "none":
+        return reshape(loss, tuple(t.shape))
+    if reduction == "sum":
+        return sum(loss)
+    return sum(loss) / sum(w)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross entropy on logits; ``target`` holds class indices or class probabilities."""
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    class_dim = 1 if input.ndim > 1 else 0
+    logp = log_softmax(input, class_dim)
+    C = input.shape[class_dim]
+    target_t = target if isinstance(target, Tensor) else Tensor(target)
+    if target_t.dtype.kind == "f":  # class probabilities
+        _check_same_shape(input, target_t, "cross_entropy")
+        if label_smoothing:
+            target_t = target_t * (1.0 - label_smoothing) + label_smoothing / C
+        terms = logp * target_t
+        if weight is not None:
+            w = reshape(_as_tensor(weight, input), (C,) + (1,) * (input.ndim - class_dim - 1))
+            terms = terms * w
+        loss = -sum(terms, class_dim)
+        if reduction == "mean":
+            return sum(loss) / float(loss.data.size or 1)
+        return _reduce(loss, reduction, "cross_entropy")
+    nll = nll_loss(logp, target_t, weight, ignore_index, reduction)
+    if not label_smoothing:
+        return nll
+    # smoothing: mix in the loss against the uniform distribution over classes
+    xp = backend.get_array_module(input.data)
+    t = target_t.data
+    keep = Tensor((t != ignore_index).astype(input.dtype))
+    terms = logp
+    if weight is not None:
+        terms = terms * reshape(_as_tensor(weight, input), (C,) + (1,) * (input.ndim - class_dim - 1))
+    smooth = -sum(terms, class_dim) * keep
+    if reduction == "none":
+        total = smooth
+    elif reduction == "sum":
+        total = sum(smooth)
+    else:
+        if weight is not None:
+            w = _as_tensor(weight, input).data[xp.where(t != ignore_index, t, 0)] * keep.data
+            total = sum(smooth) / float(w.sum())
+        else:
+            total = sum(smooth) / float(keep.data.sum())
+    return (1.0 - label_smoothing) * nll + (label_smoothing / C) * total
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target || q) pointwise, with ``input`` = log q, as ``torch.nn.functional.kl_div``.
+
+    ``reduction='batchmean'`` divides the sum by the batch size: the true KL.
+    """
+    _check_reduction(reduction, "kl_div", extra=("batchmean",))
+    target = _as_tensor(target, input)
+    if log_target:
+        loss = exp(target) * (target - input)
+    else:
+        xp = backend.get_array_module(target.data)
+        positive = target.data > 0
+        safe = where(Tensor(positive), target, 1.0)
+        # target log target is 0 where target == 0 (the limit), as torch's xlogy
+        loss = where(Tensor(positive), target * log(safe), 0.0) - target * input
+    if reduction == "batchmean":
+        return sum(loss) / float(input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+def gaussian_kl(mu, logvar, reduction="mean"):
+    """KL(N(mu, exp(logvar)) || N(0, I)) = -1/2 sum(1 + logvar - mu^2 - exp(logvar)).
+
+    The closed form in the VAE's ELBO. Summed over every dim but the first
+    (one value per sample); ``reduction`` then averages or sums over samples.
+    """
+    _check_reduction(reduction, "gaussian_kl")
+    if mu.shape != logvar.shape:
+        raise ValueError(f"gaussian_kl: mu shape {mu.shape} differs from logvar shape {logvar.shape}")
+    per_dim = -0.5 * (1.0 + logvar - mu * mu - exp(logvar))
+    per_sample = sum(per_dim, tuple(range(1, mu.ndim))) if mu.ndim > 1 else per_dim
+    return _reduce(per_sample, reduction, "gaussian_kl")
