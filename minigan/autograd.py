@@ -398,8 +398,9 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
 
     wanted = None if inputs is None else {_key(t): t for t in inputs}
     functions = _graph(roots)
+    masks = None
     if wanted is not None and not accumulate:
-        functions = _prune(functions, wanted)
+        functions, masks = _prune(functions, wanted)
     heap = [(-f.generation, i, f) for i, f in enumerate(functions)]
     heapq.heapify(heap)
     captured = {}
@@ -417,13 +418,21 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
                     xp = backend.get_array_module(f.inputs[0].data)
                     g = Tensor(xp.zeros(shape, dtype=dtype))
                 gys.append(g)
-            gxs = f.backward(*gys)
+            if masks is None:
+                gxs = f.backward(*gys)
+            else:  # only the inputs on a path to a wanted tensor need a gradient
+                full, f.needs_input_grad = f.needs_input_grad, masks[id(f)]
+                try:
+                    gxs = f.backward(*gys)
+                finally:
+                    f.needs_input_grad = full
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             if len(gxs) != len(f.inputs):
                 raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} gradients "
                                    f"for {len(f.inputs)} inputs")
-            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+            needs = f.needs_input_grad if masks is None else masks[id(f)]
+            for x, gx, need in zip(f.inputs, gxs, needs):
                 if gx is None or not need:
                     continue
                 if gx.shape != x.shape:
@@ -461,14 +470,21 @@ def _add(table, key, g):
 
 
 def _prune(functions, wanted):
-    """Keep only Functions that have a path to a wanted tensor."""
-    leads = {}
+    """Keep only Functions that have a path to a wanted tensor.
+
+    Returns the kept Functions and, for each, which inputs lead to a wanted
+    tensor: the others need no gradient (a gradient penalty differentiates
+    w.r.t. the input image only, so no weight gradients are computed).
+    """
+    leads, masks = {}, {}
     for f in sorted(functions, key=lambda f: f.generation):
-        leads[id(f)] = any(_key(x) in wanted or (x.creator is not None and leads.get(id(x.creator), False))
-                           for x in f.inputs)
+        mask = tuple(need and (_key(x) in wanted or
+                               (x.creator is not None and leads.get(id(x.creator), False)))
+                     for x, need in zip(f.inputs, f.needs_input_grad))
+        leads[id(f)], masks[id(f)] = any(mask), mask
     # a wanted non-leaf's own creator must run so its gradient gets captured
     wanted_creators = {k[0] for k in wanted if isinstance(k, tuple)}
-    return [f for f in functions if leads[id(f)] or id(f) in wanted_creators]
+    return [f for f in functions if leads[id(f)] or id(f) in wanted_creators], masks
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

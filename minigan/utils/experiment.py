@@ -1,0 +1,125 @@
+"""What every example script shares: the command line of the examples contract,
+the loss history, checkpoints with everything needed to resume, and the files
+written at the end (``losses.png``, ``metrics.json``, ``checkpoint.safetensors``).
+
+A model file never imports this; the scripts in ``examples/`` do.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .metrics import write_metrics
+from .plots import save_losses
+
+
+def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
+    """The flags every example takes (DESIGN.md, "Examples contract")."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu (NumPy) or cuda (CuPy)")
+    p.add_argument("--steps", type=int, default=steps, help="training iterations")
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output directory (default runs/<script>-<data>)")
+    if data:
+        p.add_argument("--data", choices=list(data), default=default_data or data[0])
+    if lr is not None:
+        p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.safetensors if it exists")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--num-samples", type=int, default=1000, help="samples saved to samples.npz")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+class Experiment:
+    """One training run: its modules, optimizers, random state and loss history.
+
+    ``rngs`` maps names to NumPy Generators the script draws data with; their
+    state goes into the checkpoint with minigan's own generator, so a resumed
+    run draws exactly the batches and noise an uninterrupted one would.
+    """
+
+    def __init__(self, name, args, modules, optimizers, rngs=None):
+        self.args = args
+        data = getattr(args, "data", None)
+        self.out = args.out or os.path.join("runs", f"{name}-{data}" if data else name)
+        os.makedirs(self.out, exist_ok=True)
+        self.modules, self.optimizers, self.rngs = modules, optimizers, rngs or {}
+        self.history = {}
+        self.step = 0
+        self.started = time.time()
+        self.elapsed_before = 0.0
+
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.out, "checkpoint.safetensors")
+
+    def log(self, losses):
+        for k, v in losses.items():
+            self.history.setdefault(k, []).append(float(v))
+
+    # --- checkpoints
+
+    def state(self):
+        from .. import backend
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed(),
+            "modules": {k: m.state_dict() for k, m in self.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "rng": {"minigan": backend.get_rng_state(),
+                    **{k: g.bit_generator.state for k, g in self.rngs.items()}},
+            "history": {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()},
+        }
+
+    def save(self):
+        save_checkpoint(self.checkpoint_path, self.state())
+
+    def maybe_resume(self):
+        """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from."""
+        if not self.args.resume or not os.path.exists(self.checkpoint_path):
+            return 0
+        from .. import backend
+        from ..autograd import Tensor
+        state = load_checkpoint(self.checkpoint_path)
+        for k, m in self.modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(_tensors(state["optimizers"][k], Tensor))
+        backend.set_rng_state(state["rng"]["minigan"])
+        for k, g in self.rngs.items():
+            g.bit_generator.state = state["rng"][k]
+        self.history = {k: list(np.asarray(v).tolist()) for k, v in state["history"].items()}
+        self.step = int(state["step"])
+        self.elapsed_before = float(state.get("elapsed", 0.0))
+        return self.step
+
+    def elapsed(self):
+        return self.elapsed_before + time.time() - self.started
+
+    # --- the end of a run
+
+    def finish(self, metrics):
+        """Write losses.png, metrics.json and the final checkpoint."""
+        save_losses(self.history, os.path.join(self.out, "losses.png"))
+        metrics = {"steps": self.step, "wall_time_s": round(self.elapsed(), 1),
+                   "device": self.args.device, "seed": self.args.seed, **metrics}
+        write_metrics(os.path.join(self.out, "metrics.json"), metrics)
+        self.save()
+        return metrics
+
+
+def _tensors(node, Tensor):
+    """Arrays in a loaded optimizer state back to Tensors (numbers stay numbers)."""
+    if isinstance(node, dict):
+        return {k: _tensors(v, Tensor) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_tensors(v, Tensor) for v in node]
+    if isinstance(node, np.ndarray):
+        return Tensor(node)
+    return node

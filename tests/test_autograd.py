@@ -1,0 +1,247 @@
+"""The engine's contract: accumulation, grad(), graph freeing, depth, errors.
+
+Values are checked against torch.autograd on the same computation.
+"""
+import gc
+import weakref
+
+import numpy as np
+import pytest
+import torch
+
+import minigan as mg
+
+
+def _pair(shape, seed=0):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    return mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+
+
+def test_backward_accumulates_into_grad_like_torch():
+    x, tx = _pair((3, 4))
+    for _ in range(2):
+        (x.tanh() * x).sum().backward()
+        (tx.tanh() * tx).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_shared_input_gets_summed_gradient():
+    x, tx = _pair((5,))
+    y = x * x + x.exp() * x
+    ty = tx * tx + tx.exp() * tx
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_grad_returns_without_touching_dot_grad():
+    x, tx = _pair((2, 3))
+    (g,) = mg.grad((x ** 3).sum(), x)
+    (tg,) = torch.autograd.grad((tx ** 3).sum(), tx)
+    np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-12)
+    assert x.grad is None
+
+
+def test_grad_with_grad_outputs_matches_vector_jacobian_product():
+    x, tx = _pair((4, 2))
+    v = np.random.default_rng(1).standard_normal((4, 2))
+    (g,) = mg.grad(x.sigmoid(), x, grad_outputs=mg.tensor(v))
+    (tg,) = torch.autograd.grad(tx.sigmoid(), tx, grad_outputs=torch.tensor(v))
+    np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-12)
+
+
+def test_create_graph_gives_second_derivative():
+    # d/dx of ||d tanh(x)^2 / dx||^2, the shape of a gradient penalty
+    x, tx = _pair((6,))
+    (g,) = mg.grad((x.tanh() ** 2).sum(), x, create_graph=True)
+    (g * g).sum().backward()
+    (tg,) = torch.autograd.grad((tx.tanh() ** 2).sum(), tx, create_graph=True)
+    (tg * tg).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10)
+
+
+def test_third_derivative_of_exp_is_exp():
+    x = mg.tensor([0.3, -1.2], dtype=np.float64, requires_grad=True)
+    (g1,) = mg.grad(x.exp().sum(), x, create_graph=True)
+    (g2,) = mg.grad(g1.sum(), x, create_graph=True)
+    (g3,) = mg.grad(g2.sum(), x)
+    np.testing.assert_allclose(g3.numpy(), np.exp(x.numpy()), rtol=1e-14)
+
+
+def test_grad_of_intermediate_tensor():
+    x, tx = _pair((3,))
+    h = x * 2.0
+    th = tx * 2.0
+    (g,) = mg.grad((h.sin() * h).sum(), h)
+    (tg,) = torch.autograd.grad((th.sin() * th).sum(), th)
+    np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-12)
+
+
+def test_grad_unused_input_raises_unless_allowed():
+    x, _ = _pair((2,))
+    z = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        mg.grad(x.sum(), [x, z])
+    gx, gz = mg.grad(x.sum(), [x, z], allow_unused=True)
+    assert gz is None and np.all(gx.numpy() == 1)
+
+
+def test_broadcast_gradient_sums_to_operand_shape():
+    a, ta = _pair((4, 1, 3))
+    b, tb = _pair((5, 1), seed=1)
+    (a * b + b).sum().backward()
+    (ta * tb + tb).sum().backward()
+    assert a.grad.shape == (4, 1, 3) and b.grad.shape == (5, 1)
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+
+
+def test_graph_is_freed_after_backward():
+    x = mg.randn(3, requires_grad=True)
+    hidden = x.exp()
+    ref_hidden = weakref.ref(hidden)
+    loss = (hidden * 2.0).sum()
+    ref_fn = weakref.ref(hidden.creator)
+    del hidden
+    loss.backward()
+    # nothing but the graph held `hidden`; backward released it
+    assert ref_hidden() is None
+    del loss
+    assert ref_fn() is None
+
+
+def test_outputs_are_held_weakly_no_reference_cycles():
+    gc.collect()
+    gc.disable()
+    try:
+        x = mg.randn(4, requires_grad=True)
+        y = (x.tanh() * 3.0).sum()
+        refs = [weakref.ref(y), weakref.ref(y.creator)]
+        del y
+        assert all(r() is None for r in refs)  # freed by reference counting alone
+    finally:
+        gc.enable()
+
+
+def test_second_backward_without_retain_graph_raises():
+    x = mg.randn(3, requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_retain_graph_allows_second_backward_and_accumulates():
+    x, tx = _pair((3,))
+    y = (x.exp() * x).sum()
+    ty = (tx.exp() * tx).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    ty.backward(retain_graph=True)
+    ty.backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_ten_thousand_deep_chain_backpropagates():
+    x = mg.tensor(1.0, dtype=np.float64, requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    np.testing.assert_allclose(x.grad.item(), 1.0001 ** 10_000, rtol=1e-10)
+    del y  # tearing down a deep graph must not hit the recursion limit either
+
+
+def test_no_grad_records_nothing():
+    x = mg.randn(3, requires_grad=True)
+    with mg.no_grad():
+        y = x * 2.0
+    assert y.creator is None and not y.requires_grad
+
+    @mg.no_grad()
+    def f(t):
+        return t.exp()
+    assert f(x).creator is None
+
+
+def test_detach_cuts_the_graph():
+    x, tx = _pair((3,))
+    ((x.detach() * x).sum()).backward()
+    ((tx.detach() * tx).sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_backward_on_non_scalar_needs_gradient():
+    x = mg.randn(2, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"scalar outputs.*\(2, 3\)"):
+        (x * 2.0).backward()
+
+
+def test_backward_with_explicit_gradient_matches_torch():
+    x, tx = _pair((2, 3))
+    v = np.random.default_rng(3).standard_normal((2, 3))
+    x.tanh().backward(mg.tensor(v))
+    tx.tanh().backward(torch.tensor(v))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_backward_on_tensor_without_graph_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.ones(3).sum().backward()
+
+
+def test_integer_tensor_cannot_require_grad():
+    with pytest.raises(RuntimeError, match="floating-point"):
+        mg.tensor([1, 2, 3], requires_grad=True)
+
+
+def test_mixed_devices_raise_naming_both(monkeypatch):
+    # a stand-in for a GPU array: the engine only asks the backend which device it is on
+    class FakeCuda(np.ndarray):
+        pass
+    from minigan import backend
+    monkeypatch.setattr(backend, "device_of",
+                        lambda a: "cuda" if isinstance(a, FakeCuda) else "cpu")
+    a = mg.ones(3)
+    b = mg.Tensor(np.ones(3).view(FakeCuda))
+    with pytest.raises(RuntimeError, match="different devices.*cpu and cuda"):
+        a + b
+
+
+def test_manual_seed_makes_randn_reproducible():
+    mg.manual_seed(7)
+    a = mg.randn(5).numpy()
+    mg.manual_seed(7)
+    b = mg.randn(5).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32
+
+
+def test_default_dtypes_follow_torch():
+    assert mg.tensor([1.5]).dtype == np.float32
+    assert mg.tensor([1]).dtype == np.int64
+    assert (mg.ones(2, dtype=np.float64) * 0.5).dtype == np.float64
+    assert (mg.ones(2) * 0.5).dtype == np.float32
+    assert mg.arange(3).dtype == np.int64
+
+
+def test_grad_wrt_input_skips_weight_gradients():
+    # a gradient penalty asks for d critic / d x only; the weight's gradient is never needed
+    seen = []
+
+    class Scale(mg.Function):
+        def forward(self, x, w):
+            return x * w
+
+        def backward(self, gy):
+            seen.append(self.needs_input_grad)
+            x, w = self.inputs
+            return (gy * w if self.needs_input_grad[0] else None,
+                    (gy * x).sum() if self.needs_input_grad[1] else None)
+
+    x = mg.randn(3, requires_grad=True)
+    w = mg.tensor(2.0, requires_grad=True)
+    (g,) = mg.grad(Scale()(x, w).sum(), x)
+    assert seen == [(True, False)]
+    np.testing.assert_allclose(g.numpy(), 2.0)
+    assert w.grad is None
