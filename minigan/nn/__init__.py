@@ -1,0 +1,24 @@
+"""Neural-network building blocks, named as in ``torch.nn``.
+
+    from minigan import nn
+    net = nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+
+``minigan.nn.functional`` is ``minigan.functional`` (as ``torch.nn.functional``
+is to torch). A new family of layers goes in its own file here and gets one
+import line below.
+"""
+import sys
+
+from .. import functional
+from . import init, utils
+from .parameter import Parameter
+from .module import Module
+from .containers import ModuleDict, ModuleList, Sequential
+from .linear import Flatten, Identity, Linear, Unflatten
+from .activation import (Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax,
+                         Softplus, Tanh)
+from .dropout import Dropout, Dropout2d
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+
+# `import minigan.nn.functional as F` works too, and gives the same module object
+sys.modules[__name__ + ".functional"] = functional

@@ -1,0 +1,110 @@
+"""Adam and AdamW: per-coordinate step sizes from running moments of the gradient."""
+from .. import backend
+from .optimizer import Optimizer
+
+
+def _lerp_(start, end, weight):
+    """start <- start + weight * (end - start), in place, with torch's two formulas
+    (the second is more accurate when the weight is close to 1)."""
+    weight = start.dtype.type(weight)
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (start.dtype.type(1) - weight)
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), computed exactly as ``torch.optim.Adam`` (single-tensor path).
+
+    For each parameter p with gradient g, at step t = 1, 2, ...::
+
+        g <- -g                                  if maximize
+        p <- p (1 - lr * weight_decay)           if decoupled_weight_decay (AdamW)
+        g <- g + weight_decay * p                otherwise (L2 penalty)
+        m <- beta1 m + (1 - beta1) g             first moment  (exp_avg)
+        v <- beta2 v + (1 - beta2) g^2           second moment (exp_avg_sq)
+        v_max <- max(v_max, v)                   if amsgrad    (max_exp_avg_sq)
+        p <- p - lr / (1 - beta1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta2^t) + eps)
+
+    The (1 - beta^t) factors undo the bias of moments that start at zero. GANs
+    (DCGAN onwards) use betas=(0.5, 0.999): a short memory for m keeps up with a
+    moving opponent.
+
+    State per parameter: ``step`` (an int), ``exp_avg``, ``exp_avg_sq`` and, with
+    amsgrad, ``max_exp_avg_sq``.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 maximize=False, decoupled_weight_decay=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _update(self, p, grad, state, group):
+        xp = backend.get_array_module(p)
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = self._zeros_like(p)
+            state["exp_avg_sq"] = self._zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = self._zeros_like(p)
+        exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
+        if group["maximize"]:
+            grad = -grad
+        state["step"] += 1
+        step = state["step"]
+
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                p *= 1 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * p
+
+        _lerp_(exp_avg, grad, 1 - beta1)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+
+        if group["amsgrad"]:
+            max_exp_avg_sq = state["max_exp_avg_sq"].data
+            xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            denom = xp.sqrt(max_exp_avg_sq) / bias_correction2_sqrt
+        else:
+            denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt
+        denom += eps
+        p += -step_size * exp_avg / denom
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    The decay shrinks the weights directly, p <- p (1 - lr * weight_decay), instead of
+    entering the gradient, so it is not rescaled by Adam's per-coordinate step sizes.
+    The rest of the update is Adam's. Note the default weight_decay=1e-2.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:  # AdamW is always decoupled, whatever was saved
+            group["decoupled_weight_decay"] = True
