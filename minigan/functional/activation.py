@@ -108,24 +108,25 @@ def logsigmoid(input):
     return -Softplus(1.0, math.inf)(-input)
 
 
-def _softmax_dim(dim, ndim, op):
+def _softmax_dim(dim, shape, op):
+    ndim = len(shape)
     if dim is None:  # torch's legacy rule for an implicit dim
         dim = 0 if ndim in (0, 1, 3) else 1
     if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims")
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor of shape {tuple(shape)}")
     return dim
 
 
 def log_softmax(input, dim=None):
     """x - logsumexp(x): the stable way to take log(softmax(x))."""
-    dim = _softmax_dim(dim, input.ndim, "log_softmax")
+    dim = _softmax_dim(dim, input.shape, "log_softmax")
     return input - logsumexp(input, dim, keepdim=True)
 
 
 def softmax(input, dim=None):
     """exp(x - max) / sum exp(x - max); the shift is a constant, so the gradient is exact."""
     from .elementwise import exp
-    dim = _softmax_dim(dim, input.ndim, "softmax")
+    dim = _softmax_dim(dim, input.shape, "softmax")
     xp = backend.get_array_module(input.data)
     shifted = input - Tensor(xp.max(input.data, axis=dim, keepdims=True))
     e = exp(shifted)
@@ -143,3 +144,24 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
 
 __all__ = ["relu", "leaky_relu", "tanh", "sigmoid", "softplus", "logsigmoid", "log_softmax",
            "softmax", "silu", "hardtanh"]
+
+
+def prelu(input, weight):
+    """max(0, x) + a min(0, x) with a learned slope a: one per channel (dim 1), or one shared.
+
+    Written as a select between x and a x, so the gradient reaches both x and a
+    (and the second derivative d^2 y / dx da is the same mask).
+    """
+    from .shape import reshape
+    if weight.numel() != 1:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if channels != weight.numel():
+            raise RuntimeError(f"prelu: weight of shape {tuple(weight.shape)} has {weight.numel()} "
+                               f"parameters but input of shape {tuple(input.shape)} has {channels} channels")
+        weight = reshape(weight, (1, -1) + (1,) * (input.ndim - 2))
+    elif weight.ndim:
+        weight = reshape(weight, ())
+    return Where(input.data > 0)(input, weight * input)
+
+
+__all__ += ["prelu"]

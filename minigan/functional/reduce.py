@@ -11,16 +11,18 @@ from ..autograd import Function, Tensor
 from .shape import broadcast_to, reshape
 
 
-def _axes(dim, ndim, op):
-    """Normalize ``dim`` (None, int or tuple) to a sorted tuple of axes."""
+def _axes(dim, shape, op):
+    """Normalize ``dim`` (None, int or tuple) to a sorted tuple of axes of ``shape``."""
+    ndim = len(shape)
     if dim is None:
         return tuple(range(ndim))
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    n = ndim or 1  # a 0-d tensor accepts dim 0 and -1, as in torch
     out = []
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
-        out.append(d % max(ndim, 1))
+        if not -n <= d < n:
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor of shape {tuple(shape)}")
+        out.append(d % n)
     return tuple(sorted(set(out))) if ndim else ()
 
 
@@ -42,11 +44,11 @@ class Sum(Function):
 
 
 def sum(x, dim=None, keepdim=False):
-    return Sum(_axes(dim, x.ndim, "sum"), keepdim)(x)
+    return Sum(_axes(dim, x.shape, "sum"), keepdim)(x)
 
 
 def mean(x, dim=None, keepdim=False):
-    axes = _axes(dim, x.ndim, "mean")
+    axes = _axes(dim, x.shape, "mean")
     n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
     return sum(x, axes, keepdim) / float(n)
 
@@ -55,15 +57,18 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     """Variance with Bessel's correction by default, as ``torch.var``."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    axes = _axes(dim, x.ndim, "var")
+    axes = _axes(dim, x.shape, "var")
     n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
     centered = x - mean(x, axes, keepdim=True)
     return sum(centered * centered, axes, keepdim) / float(n - correction if n > correction else 0)
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    from .elementwise import sqrt
-    return sqrt(var(x, dim, unbiased, keepdim, correction))
+    """sqrt(var); where all values are equal the gradient is 0 (torch's choice), not 0/0."""
+    from .elementwise import sqrt, where
+    v = var(x, dim, unbiased, keepdim, correction)
+    spread = v.data > 0
+    return where(spread, sqrt(where(spread, v, 1.0)), 0.0)
 
 
 class Max(Function):
@@ -90,9 +95,9 @@ class Max(Function):
 def _max_or_min(x, dim, keepdim, largest):
     name = "max" if largest else "min"
     if dim is None:
-        return Max(_axes(None, x.ndim, name), False, largest)(x)
+        return Max(_axes(None, x.shape, name), False, largest)(x)
     # with a dim, torch returns (values, indices) and routes the gradient to the index
-    axis = _axes(dim, x.ndim, name)[0] if x.ndim else None
+    axis = _axes(dim, x.shape, name)[0] if x.ndim else None
     xp = backend.get_array_module(x.data)
     arg = (xp.argmax if largest else xp.argmin)(x.data, axis=axis, keepdims=True) if x.ndim else xp.zeros((), np.int64)
     from .shape import getitem
@@ -125,11 +130,11 @@ def min(x, dim=None, keepdim=False):
 
 
 def amax(x, dim=None, keepdim=False):
-    return Max(_axes(dim, x.ndim, "amax"), keepdim, True)(x)
+    return Max(_axes(dim, x.shape, "amax"), keepdim, True)(x)
 
 
 def amin(x, dim=None, keepdim=False):
-    return Max(_axes(dim, x.ndim, "amin"), keepdim, False)(x)
+    return Max(_axes(dim, x.shape, "amin"), keepdim, False)(x)
 
 
 def argmax(x, dim=None, keepdim=False):
@@ -145,7 +150,7 @@ def argmin(x, dim=None, keepdim=False):
 def logsumexp(x, dim, keepdim=False):
     """log sum exp(x), shifted by the (constant) max so exp never overflows."""
     from .elementwise import exp, log
-    axes = _axes(dim, x.ndim, "logsumexp")
+    axes = _axes(dim, x.shape, "logsumexp")
     xp = backend.get_array_module(x.data)
     m = xp.max(x.data, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows stay -inf instead of nan

@@ -15,6 +15,19 @@ def _shape_str(shape):
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
+def _dim(dim, shape, op, extra=0):
+    """``dim`` as an index in [0, ndim + extra); out of range raises, naming the op and shape.
+
+    ``extra=1`` for ops that insert a dim (unsqueeze, stack). A 0-d tensor
+    accepts dim 0 and -1, as in torch.
+    """
+    n = max(len(shape) + extra, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor of shape {_shape_str(shape)} "
+                         f"(expected a dim in [{-n}, {n - 1}])")
+    return dim % n
+
+
 # ---------------------------------------------------------------- reshape
 
 
@@ -45,25 +58,25 @@ def reshape(x, *shape):
 def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = start_dim % x.ndim, end_dim % x.ndim
+    start, end = _dim(start_dim, x.shape, "flatten"), _dim(end_dim, x.shape, "flatten")
     shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
     return reshape(x, shape)
 
 
 def unflatten(x, dim, sizes):
-    dim = dim % x.ndim
+    dim = _dim(dim, x.shape, "unflatten")
     return reshape(x, x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
 
 
 def squeeze(x, dim=None):
     if dim is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
-    dims = {d % max(x.ndim, 1) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+    dims = {_dim(d, x.shape, "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
 
 
 def unsqueeze(x, dim):
-    dim = dim % (x.ndim + 1)
+    dim = _dim(dim, x.shape, "unsqueeze", extra=1)
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -75,10 +88,11 @@ class Permute(Function):
         self.dims = tuple(dims)
 
     def forward(self, x):
-        if sorted(d % max(x.ndim, 1) for d in self.dims) != list(range(x.ndim)):
+        dims = tuple(_dim(d, x.shape, "permute") for d in self.dims)
+        if sorted(dims) != list(range(x.ndim)):
             raise RuntimeError(f"permute: dims {self.dims} are not a permutation of the "
                                f"{x.ndim} dims of shape {_shape_str(x.shape)}")
-        self.dims = tuple(d % x.ndim for d in self.dims)
+        self.dims = dims
         return x.transpose(self.dims)
 
     def backward(self, gy):
@@ -92,7 +106,8 @@ def permute(x, *dims):
 
 
 def transpose(x, dim0, dim1):
-    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+    dim0, dim1 = _dim(dim0, x.shape, "transpose"), _dim(dim1, x.shape, "transpose")
+    if x.ndim < 2:
         return x
     dims = list(range(x.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
@@ -230,10 +245,10 @@ class Cat(Function):
     def forward(self, *xs):
         xp = backend.get_array_module(*xs, op="cat")
         ndim = xs[0].ndim
-        if any(x.ndim != ndim for x in xs):
-            raise RuntimeError(f"cat: tensors must have the same number of dims, got shapes "
+        if ndim == 0 or any(x.ndim != ndim for x in xs):
+            raise RuntimeError(f"cat: tensors must have the same number (at least 1) of dims, got shapes "
                                f"{[_shape_str(x.shape) for x in xs]}")
-        self.dim = self.dim % ndim
+        self.dim = _dim(self.dim, xs[0].shape, "cat")
         if len({x.dtype for x in xs}) > 1:
             raise TypeError(f"cat: tensors have different dtypes {[str(x.dtype) for x in xs]}")
         try:
@@ -264,7 +279,7 @@ def stack(tensors, dim=0):
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise RuntimeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    dim = dim % (tensors[0].ndim + 1)
+    dim = _dim(dim, tensors[0].shape, "stack", extra=1)
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 
@@ -273,7 +288,7 @@ class Split(Function):
         self.sizes, self.dim = list(sizes), dim
 
     def forward(self, x):
-        self.dim = self.dim % x.ndim
+        self.dim = _dim(self.dim, x.shape, "split")
         if sum(self.sizes) != x.shape[self.dim]:
             raise RuntimeError(f"split: sizes {self.sizes} do not add up to {x.shape[self.dim]} "
                                f"(dim {self.dim} of shape {_shape_str(x.shape)})")
@@ -287,7 +302,7 @@ class Split(Function):
 
 def split(x, split_size_or_sections, dim=0):
     """Like ``torch.split``: an int is a chunk size, a list gives each size."""
-    n = x.shape[dim]
+    n = x.shape[_dim(dim, x.shape, "split")]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0:
@@ -300,7 +315,7 @@ def split(x, split_size_or_sections, dim=0):
 
 
 def chunk(x, chunks, dim=0):
-    n = x.shape[dim]
+    n = x.shape[_dim(dim, x.shape, "chunk")]
     return split(x, -(-n // chunks), dim)
 
 

@@ -1,0 +1,245 @@
+"""Property-testing an op against PyTorch in a few lines.
+
+Hypothesis draws the shapes, values and arguments; ``check_op`` runs minigan and
+torch in float64 on the same inputs and compares the forward outputs, the first
+derivatives and the second derivatives:
+
+    from hypothesis import given, settings, strategies as st
+    import torch
+    import minigan as mg
+    from minigan.testing import arrays, check_op, shapes
+
+    @settings(deadline=None)  # the first call pays for torch's warm-up
+    @given(x=arrays(shapes()), seed=st.integers(0, 2**32 - 1))
+    def test_tanh_matches_torch(x, seed):
+        check_op(mg.tanh, torch.tanh, x, seed=seed)
+
+What is compared, for outputs y = f(x_1, ..., x_n) and random u, v:
+
+    forward         y
+    first           d<y, u>/dx_i                      (minigan.grad vs torch.autograd.grad)
+    second          d<d<y, u>/dx, v>/d(x_i, u)        (both with create_graph=True)
+
+The second line differentiates the backward pass itself, with respect to the inputs
+and to the incoming gradient u: exactly what a gradient penalty (WGAN-GP, R1) does.
+
+The strategies keep values well conditioned, so a disagreement means a bug and
+not a rounding accident: bounded values, an optional distance from the kinks of
+an op (0 for abs and relu), and distinct values where ties would make the
+derivative ambiguous (max, min). This module needs the test extras (torch,
+hypothesis); ``tests/test_ops.py`` uses it for every op.
+"""
+import numpy as np
+import torch
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from .autograd import Tensor, grad as mg_grad
+
+__all__ = ["shapes", "broadcastable_shapes", "mutually_broadcastable_shapes", "floats", "arrays",
+           "reductions", "dims", "to_torch", "to_numpy", "assert_close", "check_op"]
+
+
+# ---------------------------------------------------------------- strategies: shapes
+
+
+def shapes(min_dims=0, max_dims=4, min_side=1, max_side=5):
+    """Array shapes, from scalars ``()`` up to ``max_dims`` dims; small sides include 1."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+@st.composite
+def broadcastable_shapes(draw, shape, min_dims=0, max_dims=None):
+    """Shapes that broadcast *to* ``shape``: leading dims dropped, some sides set to 1.
+
+    The shape of a bias, a loss weight, or the input of ``expand`` to ``shape``.
+    """
+    shape = tuple(shape)
+    max_dims = len(shape) if max_dims is None else min(max_dims, len(shape))
+    ndim = draw(st.integers(min(min_dims, max_dims), max_dims))
+    tail = shape[len(shape) - ndim:]
+    return tuple(draw(st.sampled_from(sorted({1, s}))) for s in tail)
+
+
+@st.composite
+def mutually_broadcastable_shapes(draw, num_shapes=2, min_dims=0, max_dims=4, min_side=1, max_side=5):
+    """A tuple of ``num_shapes`` shapes that broadcast together (as the operands of ``a + b``).
+
+    Each operand may miss leading dims or have size 1 where the others do not.
+    """
+    drawn = draw(hnp.mutually_broadcastable_shapes(num_shapes=num_shapes, min_dims=min_dims,
+                                                   max_dims=max_dims, min_side=min_side, max_side=max_side))
+    return drawn.input_shapes
+
+
+# ---------------------------------------------------------------- strategies: values
+
+
+def floats(min_value=-3.0, max_value=3.0, avoid=(), gap=1e-3):
+    """Finite float64 numbers in [min_value, max_value], at least ``gap`` away from each value in ``avoid``."""
+    values = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    avoid = tuple(avoid)
+    if avoid:
+        values = values.filter(lambda v: all(abs(v - k) >= gap for k in avoid))
+    return values
+
+
+def arrays(shape, dtype=np.float64, elements=None, *, min_value=-3.0, max_value=3.0, avoid=(), gap=1e-3,
+           unique=False):
+    """NumPy arrays of ``shape`` (a tuple or a strategy of tuples) with well-conditioned values.
+
+    ``elements`` overrides the value strategy; otherwise values are bounded floats
+    (see ``floats``), ``gap`` away from the kinks in ``avoid``. ``unique=True``
+    makes all values distinct, so max/min have no ties.
+    """
+    if elements is None:
+        if np.dtype(dtype).kind == "f":
+            elements = floats(min_value, max_value, avoid, gap)
+        elif np.dtype(dtype).kind == "b":
+            elements = st.booleans()
+        else:
+            elements = st.integers(int(min_value), int(max_value))
+    return hnp.arrays(dtype, shape, elements=elements, unique=unique)
+
+
+def reductions(extra=()):
+    """The ``reduction=`` argument of a loss: 'none', 'mean', 'sum' (plus ``extra``, e.g. 'batchmean')."""
+    return st.sampled_from(("none", "mean", "sum") + tuple(extra))
+
+
+@st.composite
+def dims(draw, ndim, allow_none=False, allow_tuple=True, min_size=1):
+    """A valid ``dim`` argument for a tensor with ``ndim`` dims: an int (maybe negative),
+    a tuple of distinct dims, or None (with ``allow_none``).
+
+    A 0-d tensor accepts dim 0 and -1, as in torch.
+    """
+    if allow_none and draw(st.booleans()):
+        return None
+    n = max(ndim, 1)
+    if ndim == 0 or not allow_tuple or draw(st.booleans()):
+        return draw(st.integers(-n, n - 1))
+    chosen = draw(st.lists(st.integers(0, n - 1), min_size=min(min_size, n), max_size=n, unique=True))
+    return tuple(d - n if draw(st.booleans()) else d for d in chosen)
+
+
+# ---------------------------------------------------------------- comparing with torch
+
+
+def to_numpy(x):
+    """A minigan Tensor, torch tensor, array or number as a NumPy array."""
+    if isinstance(x, Tensor):
+        return x.numpy()
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy(force=True)  # force: torch's lazy ZeroTensor gradients too
+    return np.asarray(x)
+
+
+def to_torch(x, requires_grad=False):
+    """A copy of ``x`` (minigan Tensor, array or number) as a torch tensor of the same dtype."""
+    t = torch.tensor(np.array(to_numpy(x)))
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def assert_close(actual, expected, rtol=1e-7, atol=1e-10, name="value", check_dtype=True):
+    """Assert that a minigan result (Tensor or array) equals a torch one: shape, dtype, values.
+
+    ``None`` on either side stands for zeros (an input the output does not use).
+    """
+    if actual is None and expected is None:
+        return
+    a = None if actual is None else to_numpy(actual)
+    e = None if expected is None else to_numpy(expected)
+    a = np.zeros_like(e) if a is None else a
+    e = np.zeros_like(a) if e is None else e
+    if a.shape != e.shape:
+        raise AssertionError(f"{name}: minigan shape {a.shape} != torch shape {e.shape}")
+    if check_dtype and a.dtype != e.dtype:
+        raise AssertionError(f"{name}: minigan dtype {a.dtype} != torch dtype {e.dtype}")
+    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"{name} (minigan vs torch)")
+
+
+def _tuple(y):
+    return tuple(y) if isinstance(y, (tuple, list)) else (y,)
+
+
+def _wants_grad(y):
+    return y.requires_grad if isinstance(y, (Tensor, torch.Tensor)) else False
+
+
+def check_op(mg_fn, torch_fn, *arrays, grad=True, gradgrad=True, rtol=1e-7, atol=1e-10,
+             requires_grad=None, grad_outputs=None, seed=0, name=None):
+    """Run ``mg_fn`` and ``torch_fn`` on the same ``arrays`` and compare everything.
+
+    ``arrays`` are NumPy arrays or numbers; floating ones become float64 leaves
+    that require grad (``requires_grad``, one bool per array, overrides which),
+    integer and boolean ones constants (class indices, masks). Each fn takes the
+    tensors and returns a tensor or a tuple of them (integer outputs, such as the
+    indices of ``max``, are compared but not differentiated).
+
+    Compares the outputs; with ``grad`` the vector-Jacobian products for random
+    ``grad_outputs`` (normal values from ``seed`` unless given); with ``gradgrad``
+    the gradient of <first derivatives, random v> with respect to the inputs and
+    grad_outputs. An input an output does not use has gradient zero on both sides.
+    Returns minigan's outputs.
+    """
+    name = name or getattr(mg_fn, "__name__", "op")
+    arrays = [np.asarray(a) for a in arrays]
+    if requires_grad is None:
+        requires_grad = [a.dtype.kind == "f" for a in arrays]
+    xs = [Tensor(a.copy(), requires_grad=bool(r)) for a, r in zip(arrays, requires_grad)]
+    txs = [torch.tensor(a.copy(), requires_grad=bool(r)) for a, r in zip(arrays, requires_grad)]
+
+    ys, tys = _tuple(mg_fn(*xs)), _tuple(torch_fn(*txs))
+    if len(ys) != len(tys):
+        raise AssertionError(f"{name}: minigan returned {len(ys)} outputs, torch {len(tys)}")
+    for k, (y, ty) in enumerate(zip(ys, tys)):
+        assert_close(y, ty, rtol, atol, f"{name}: output {k}")
+
+    wrt = [i for i, r in enumerate(requires_grad) if r]
+    if not grad or not wrt:
+        return ys[0] if len(ys) == 1 else ys
+    rng = np.random.default_rng(seed)
+    outs = [k for k, ty in enumerate(tys) if ty.dtype.is_floating_point]
+    if grad_outputs is None:
+        grad_outputs = [rng.standard_normal(tys[k].shape) for k in outs]
+    us = [Tensor(np.array(u, dtype=np.float64), requires_grad=True) for u in grad_outputs]
+    tus = [torch.tensor(np.array(u, dtype=np.float64), requires_grad=True) for u in grad_outputs]
+
+    # outputs that do not depend on any input carry no gradient on either side
+    mg_pairs = [(ys[k], u) for k, u in zip(outs, us) if _wants_grad(ys[k])]
+    t_pairs = [(tys[k], u) for k, u in zip(outs, tus) if _wants_grad(tys[k])]
+    gs = _mg_vjp(mg_pairs, [xs[i] for i in wrt], gradgrad)
+    tgs = _torch_vjp(t_pairs, [txs[i] for i in wrt], gradgrad)
+    for i, g, tg in zip(wrt, gs, tgs):
+        assert_close(g, tg, rtol, atol, f"{name}: first derivative w.r.t. input {i}")
+
+    if not gradgrad:
+        return ys[0] if len(ys) == 1 else ys
+    vs = [rng.standard_normal(np.shape(arrays[i])) for i in wrt]
+    second = [xs[i] for i in wrt] + us
+    t_second = [txs[i] for i in wrt] + tus
+    ggs = _mg_vjp(_pairs(gs, vs, Tensor), second, False)
+    tggs = _torch_vjp(_pairs(tgs, vs, torch.tensor), t_second, False)
+    labels = [f"input {i}" for i in wrt] + [f"grad_output {k}" for k in outs]
+    for label, gg, tgg in zip(labels, ggs, tggs):
+        assert_close(gg, tgg, rtol, atol, f"{name}: second derivative w.r.t. {label}")
+    return ys[0] if len(ys) == 1 else ys
+
+
+def _pairs(gs, vs, wrap):
+    return [(g, wrap(v)) for g, v in zip(gs, vs) if g is not None and _wants_grad(g)]
+
+
+def _mg_vjp(pairs, inputs, create_graph):
+    if not pairs:
+        return [None] * len(inputs)
+    return list(mg_grad([y for y, _ in pairs], inputs, [u for _, u in pairs],
+                        retain_graph=True, create_graph=create_graph, allow_unused=True))
+
+
+def _torch_vjp(pairs, inputs, create_graph):
+    if not pairs:
+        return [None] * len(inputs)
+    return list(torch.autograd.grad([y for y, _ in pairs], inputs, [u for _, u in pairs],
+                                    retain_graph=True, create_graph=create_graph, allow_unused=True))
