@@ -1,0 +1,266 @@
+"""Normalization layers: batch, instance, layer and group norm, and the GAN-specific
+ones (AdaIN, pixel norm, minibatch standard deviation).
+
+Every norm is the same three steps over a different set of axes:
+
+    mean  = E[x]                        over the axes
+    var   = E[(x - mean)^2]             two passes: subtract the mean first
+    y     = (x - mean) / sqrt(var + eps) * weight + bias
+
+    batch_norm     axes N, H, W       per channel (running stats for eval)
+    instance_norm  axes H, W          per sample and channel
+    layer_norm     the last dims      per sample
+    group_norm     C/G channels, H, W per sample and group of channels
+
+They are written with Tensor ops (mean, sqrt, ...), so their first *and* second
+derivatives come from the autograd engine: a gradient penalty through a critic
+with layer or instance norm needs d^2 y / dx^2, which a hand-written backward
+would have to provide separately. The variance is biased (divide by n), as in
+torch; the running variance is updated with the unbiased one (n / (n - 1)).
+"""
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from .elementwise import sqrt
+from .reduce import mean
+from .shape import cat, reshape, repeat
+
+__all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "adain", "adain_transfer",
+           "pixel_norm", "minibatch_stddev"]
+
+
+def _shape_str(shape):
+    return str(tuple(int(s) for s in shape))
+
+
+def _moments(x, axes):
+    """Mean and biased variance over ``axes`` (kept), in two passes."""
+    mu = mean(x, axes, keepdim=True)
+    centered = x - mu
+    return mu, centered, mean(centered * centered, axes, keepdim=True)
+
+
+def _per_channel(t, ndim):
+    """A (C,) tensor shaped (1, C, 1, ...) to broadcast over an (N, C, ...) input."""
+    return reshape(t, (1, -1) + (1,) * (ndim - 2))
+
+
+def _check_channels(t, name, c, input, op):
+    if t is not None and tuple(t.shape) != (c,):
+        raise RuntimeError(f"{op}: {name} of shape {_shape_str(t.shape)} does not match the "
+                           f"{c} channels of input of shape {_shape_str(input.shape)}")
+
+
+def _affine(y, weight, bias, shape):
+    if weight is not None:
+        y = y * reshape(weight, shape)
+    if bias is not None:
+        y = y + reshape(bias, shape)
+    return y
+
+
+def _update_running(stat, new, momentum):
+    """stat <- (1 - momentum) stat + momentum new, in place and off the graph."""
+    if stat is None:
+        return
+    xp = backend.get_array_module(stat.data)
+    new = xp.asarray(new).astype(stat.dtype, copy=False).reshape(stat.shape)
+    stat.copy_(stat.data * stat.dtype.type(1 - momentum) + new * stat.dtype.type(momentum))
+
+
+# ---------------------------------------------------------------- batch norm
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalize each channel over the batch and the spatial dims, as ``torch.nn.functional.batch_norm``.
+
+    In training the batch's statistics are used and, when given, ``running_mean``
+    and ``running_var`` are moved towards them in place (with the unbiased
+    variance); in evaluation the running statistics are used instead.
+    """
+    x = input
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {_shape_str(x.shape)}")
+    c = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        _check_channels(t, name, c, x, "batch_norm")
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if training:
+        n = x.numel() // c
+        if n <= 1:
+            raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
+                             f"got input size {_shape_str(x.shape)}")
+        axes = (0,) + tuple(range(2, x.ndim))
+        mu, centered, var = _moments(x, axes)
+        y = centered / sqrt(var + eps)
+        with no_grad():
+            _update_running(running_mean, mu.data, momentum)
+            _update_running(running_var, var.data * (n / (n - 1)), momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("batch_norm: running_mean and running_var must be given in evaluation "
+                               "mode (training=False)")
+        y = (x - reshape(running_mean, shape)) / sqrt(reshape(running_var, shape) + eps)
+    return _affine(y, weight, bias, shape)
+
+
+# ---------------------------------------------------------------- instance norm
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Normalize each sample's channel over its spatial dims, as ``torch.nn.functional.instance_norm``.
+
+    Works for any number of spatial dims (N, C, L), (N, C, H, W), (N, C, D, H, W).
+    Running statistics, when given, move towards the batch average of the
+    per-instance statistics; ``use_input_stats=False`` normalizes with them instead.
+    """
+    x = input
+    if x.ndim < 3 or (use_input_stats and int(np.prod(x.shape[2:])) <= 1):
+        raise ValueError(f"instance_norm: Expected more than 1 spatial element when training, got "
+                         f"input size {_shape_str(x.shape)}")
+    c = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        _check_channels(t, name, c, x, "instance_norm")
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if use_input_stats:
+        axes = tuple(range(2, x.ndim))
+        mu, centered, var = _moments(x, axes)
+        y = centered / sqrt(var + eps)
+        n = int(np.prod(x.shape[2:]))
+        with no_grad():
+            _update_running(running_mean, mu.data.mean(axis=0), momentum)
+            _update_running(running_var, (var.data * (n / (n - 1))).mean(axis=0), momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("instance_norm: running_mean and running_var must be given when "
+                               "use_input_stats=False")
+        y = (x - reshape(running_mean, shape)) / sqrt(reshape(running_var, shape) + eps)
+    return _affine(y, weight, bias, shape)
+
+
+# ---------------------------------------------------------------- layer norm / group norm
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last ``len(normalized_shape)`` dims, as ``torch.nn.functional.layer_norm``.
+
+    ``weight`` and ``bias`` have shape ``normalized_shape`` (elementwise affine).
+    """
+    x = input
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[-k:]) != shape:
+        raise RuntimeError(f"layer_norm: normalized_shape={list(shape)} expects an input of shape "
+                           f"(*, {', '.join(map(str, shape))}), got {_shape_str(x.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise RuntimeError(f"layer_norm: {name} of shape {_shape_str(t.shape)} does not match "
+                               f"normalized_shape {_shape_str(shape)}")
+    _, centered, var = _moments(x, tuple(range(x.ndim - k, x.ndim)))
+    return _affine(centered / sqrt(var + eps), weight, bias, shape)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize each sample over groups of C/G channels (and all spatial dims), as
+    ``torch.nn.functional.group_norm``; G=1 is layer norm over (C, H, W), G=C instance norm.
+    """
+    x = input
+    if x.ndim < 2:
+        raise RuntimeError(f"group_norm: expected an input of shape (N, C, ...), got {_shape_str(x.shape)}")
+    n, c = x.shape[:2]
+    if num_groups <= 0 or c % num_groups:
+        raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible by "
+                           f"num_groups, but got input of shape {_shape_str(x.shape)} and "
+                           f"num_groups={num_groups}")
+    if n * c // num_groups * int(np.prod(x.shape[2:])) == 1:  # torch's check, verbatim
+        raise ValueError(f"group_norm: Expected more than 1 value per channel when training, got "
+                         f"input size {_shape_str(x.shape)} with num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_channels(t, name, c, x, "group_norm")
+    grouped = reshape(x, (n, num_groups, -1))
+    _, centered, var = _moments(grouped, (2,))
+    y = reshape(centered / sqrt(var + eps), x.shape)
+    return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
+
+
+# ---------------------------------------------------------------- GAN norms
+
+
+def adain(x, style_scale, style_bias, eps=1e-5):
+    """Adaptive instance normalization, StyleGAN's form (Karras et al. 2019, eq. 1):
+
+        AdaIN(x_i, y) = y_s,i * (x_i - mu(x_i)) / sigma(x_i) + y_b,i
+
+    with sigma = sqrt(var + eps) over the spatial dims of each sample's channel i,
+    and the style y = (y_s, y_b) given per sample and channel: shapes (N, C).
+    """
+    if x.ndim < 3:
+        raise ValueError(f"adain: expected x of shape (N, C, ...) with spatial dims, got "
+                         f"{_shape_str(x.shape)}")
+    n, c = x.shape[:2]
+    for name, t in (("style_scale", style_scale), ("style_bias", style_bias)):
+        if tuple(t.shape) != (n, c):
+            raise RuntimeError(f"adain: {name} must have shape (N, C) = {_shape_str((n, c))} for x of "
+                               f"shape {_shape_str(x.shape)}, got {_shape_str(t.shape)}")
+    shape = (n, c) + (1,) * (x.ndim - 2)
+    _, centered, var = _moments(x, tuple(range(2, x.ndim)))
+    return centered / sqrt(var + eps) * reshape(style_scale, shape) + reshape(style_bias, shape)
+
+
+def adain_transfer(content, style, eps=1e-5):
+    """Style transfer by AdaIN (Huang & Belongie 2017, eq. 8):
+
+        AdaIN(x, y) = sigma(y) (x - mu(x)) / sigma(x) + mu(y)
+
+    mu and sigma per sample and channel over the spatial dims, sigma = sqrt(var + eps)
+    with the biased variance. ``style`` may have other spatial sizes than ``content``.
+    """
+    if content.ndim < 3 or style.ndim != content.ndim or style.shape[:2] != content.shape[:2]:
+        raise RuntimeError(f"adain_transfer: content and style must both be (N, C, ...) with the same N "
+                           f"and C, got {_shape_str(content.shape)} and {_shape_str(style.shape)}")
+    axes = tuple(range(2, content.ndim))
+    _, centered, var = _moments(content, axes)
+    style_mean, _, style_var = _moments(style, axes)
+    return centered / sqrt(var + eps) * sqrt(style_var + eps) + style_mean
+
+
+def pixel_norm(x, eps=1e-8, dim=1):
+    """Pixelwise feature vector normalization (ProGAN, Karras et al. 2018, eq. in sec. 4.2):
+
+        b_xy = a_xy / sqrt(mean_j (a_xy^j)^2 + eps)
+
+    each pixel's feature vector (over channels, ``dim``) scaled to unit RMS.
+    """
+    return x / sqrt(mean(x * x, dim, keepdim=True) + eps)
+
+
+def minibatch_stddev(x, group_size=4, num_features=1, eps=1e-8):
+    """Minibatch standard deviation (ProGAN sec. 3; StyleGAN2's ``MinibatchStdLayer``).
+
+    The batch is split into groups of G = min(group_size, N) samples (sample i in
+    group i mod N/G) and the channels into ``num_features`` parts. For each group
+    and part: the standard deviation over the group of every feature and pixel,
+    sqrt(var + eps) with the biased variance, averaged over the part's channels
+    and pixels. That number is appended as an extra constant channel to every
+    sample of the group, so the critic can see a lack of variety in a batch.
+    Output: (N, C + num_features, H, W).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"minibatch_stddev: expected x of shape (N, C, H, W), got {_shape_str(x.shape)}")
+    n, c, h, w = x.shape
+    g = min(group_size, n) if group_size is not None else n
+    f = num_features
+    if n % g or c % f:
+        raise RuntimeError(f"minibatch_stddev: batch size {n} must be divisible by the group size {g} "
+                           f"and channels {c} by num_features {f}; got x of shape {_shape_str(x.shape)}")
+    y = reshape(x, (g, -1, f, c // f, h, w))          # [G n F c H W]
+    y = y - mean(y, 0, keepdim=True)                   # subtract the mean over the group
+    y = sqrt(mean(y * y, 0) + eps)                     # [n F c H W] stddev over the group
+    y = mean(y, (2, 3, 4))                             # [n F] average over channels and pixels
+    y = repeat(reshape(y, (-1, f, 1, 1)), g, 1, h, w)  # [N F H W] back to every sample and pixel
+    return cat([x, y], 1)
