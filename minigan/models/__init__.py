@@ -1,0 +1,1 @@
+"""One file per lecture model: its networks, its losses, its training step."""
