@@ -223,7 +223,11 @@ class Tensor:
         xp = backend.get_array_module(self.data)
         if backend.device_of(other) != self.device:
             other = backend.to_device(other, self.device)
-        if tuple(np.shape(other)) != self.shape and np.broadcast_shapes(np.shape(other), self.shape) != self.shape:
+        try:
+            fits = np.broadcast_shapes(np.shape(other), self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise RuntimeError(f"copy_: cannot copy shape {tuple(np.shape(other))} into {self.shape}")
         xp.copyto(self.data, xp.asarray(other, dtype=self.dtype))
         self._version += 1
@@ -392,6 +396,8 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
             g = Tensor(g)
         if g.shape != y.shape:
             raise RuntimeError(f"grad_outputs shape {g.shape} does not match output shape {y.shape}")
+        if g.dtype != y.dtype:  # as torch: the seed takes the output's dtype
+            g = g.to(dtype=y.dtype)
         _add(grads, _key(y), g)
         if y.creator is not None:
             roots.append(y.creator)
@@ -440,7 +446,7 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
                                        f"does not match input shape {x.shape}")
                 if x.creator is None:
                     if accumulate and (wanted is None or id(x) in wanted):
-                        x.grad = gx if x.grad is None else x.grad + gx
+                        x.grad = _owned(gx, create_graph) if x.grad is None else x.grad + gx
                     elif wanted is not None and id(x) in wanted:
                         _add(captured, id(x), gx)
                 else:
@@ -456,13 +462,24 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
         if accumulate:
             for key, t in wanted.items():
                 if key in captured:
-                    t.grad = captured[key] if t.grad is None else t.grad + captured[key]
+                    g = captured[key]
+                    t.grad = _owned(g, create_graph) if t.grad is None else t.grad + g
     elif accumulate:
         for y in outputs:  # backward() called on a leaf: its grad is the seed
             if y.creator is None and _key(y) in grads:
                 g = grads.pop(_key(y))
-                y.grad = g if y.grad is None else y.grad + g
+                y.grad = _owned(g, create_graph) if y.grad is None else y.grad + g
     return captured
+
+
+def _owned(g, create_graph):
+    """A gradient a leaf may keep as ``.grad``: its own writable array, never a
+    view of another tensor's (a broadcast seed or an input's data), so that
+    ``p.grad.zero_()`` or an optimizer writing into it changes nothing else."""
+    if create_graph:
+        return g.clone()
+    xp = backend.get_array_module(g.data)
+    return Tensor(xp.array(g.data, copy=True))
 
 
 def _add(table, key, g):

@@ -245,3 +245,35 @@ def test_grad_wrt_input_skips_weight_gradients():
     assert seen == [(True, False)]
     np.testing.assert_allclose(g.numpy(), 2.0)
     assert w.grad is None
+
+
+def test_leaf_grad_is_a_private_writable_array():
+    # the seed of sum() is broadcast from one value, and `x + 0`'s gradient is the
+    # seed itself: .grad must still be its own array, as in torch
+    x = mg.randn(3, 4, requires_grad=True)
+    w = mg.randn(3, 4, requires_grad=True)
+    (x + w).sum().backward()
+    x.grad.zero_()
+    np.testing.assert_array_equal(w.grad.numpy(), np.ones((3, 4)))
+    assert not np.shares_memory(x.grad.data, w.grad.data)
+    y = mg.randn(5, requires_grad=True)
+    y.backward(mg.ones(5))
+    y.grad.data[...] = 7.0  # writable
+    assert not y.grad.requires_grad
+
+
+def test_gradient_seed_takes_the_outputs_dtype():
+    x = mg.randn(4, requires_grad=True)  # float32
+    y = x * 2
+    y.backward(np.ones(4, dtype=np.float64))
+    tx = torch.tensor(x.numpy(), requires_grad=True)
+    (tx * 2).backward(torch.ones(4, dtype=torch.float64))
+    assert x.grad.dtype == np.float32 and tx.grad.dtype == torch.float32
+
+
+def test_copy_of_incompatible_shape_names_both_shapes():
+    x = mg.zeros(3, 4)
+    with pytest.raises(RuntimeError, match=r"copy_.*\(2, 5\).*\(3, 4\)"):
+        x.copy_(np.ones((2, 5)))
+    x.copy_(np.arange(4.0))  # broadcasting in is allowed, as in torch
+    np.testing.assert_array_equal(x.numpy()[2], np.arange(4.0))

@@ -27,7 +27,7 @@ import torch.nn.functional as TF
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import minigan as mg
-from minigan.functional.norm import (adain, adain_transfer, batch_norm, group_norm, instance_norm,
+from minigan.functional.normalization import (adain, adain_transfer, batch_norm, group_norm, instance_norm,
                                      layer_norm, minibatch_stddev, pixel_norm)
 from minigan.gradcheck import gradgradcheck
 from minigan.testing import check_op
@@ -313,7 +313,7 @@ class _Namespace:
 
 @pytest.fixture(scope="module")
 def mg_nn():
-    from minigan.nn import norm
+    from minigan.nn import normalization as norm
     return _Namespace(norm)
 
 

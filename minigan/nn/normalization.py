@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from ..functional.norm import batch_norm, group_norm, instance_norm, layer_norm
+from ..functional.normalization import batch_norm, group_norm, instance_norm, layer_norm
 from .module import Module
 from .parameter import Parameter
 
