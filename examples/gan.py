@@ -19,7 +19,7 @@ import minigan as mg  # noqa: E402
 from minigan import optim  # noqa: E402
 from minigan.data import load_digits, mode_metrics, ring, ring_modes  # noqa: E402
 from minigan.models import gan  # noqa: E402
-from minigan.utils import progress, save_image, save_points  # noqa: E402
+from minigan.utils import save_image, save_points  # noqa: E402
 from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
 
 RING_STD = 0.02
@@ -56,7 +56,7 @@ def main(argv=None):
 
     run = Experiment("gan", args, {"generator": generator, "discriminator": discriminator},
                      {"generator": opt_g, "discriminator": opt_d}, rngs={"data": data_rng})
-    start = run.maybe_resume()
+    run.maybe_resume()
 
     def real_batch():
         if train is None:
@@ -65,16 +65,9 @@ def main(argv=None):
             x = train[data_rng.choice(len(train), args.batch_size, replace=False)]
         return mg.tensor(x, device=args.device)
 
-    bar = progress(range(start, args.steps), desc=f"gan/{args.data}", disable=args.no_progress)
-    for step in bar:
-        losses = gan.train_step(generator, discriminator, opt_g, opt_d,
-                                [real_batch() for _ in range(args.k)], args.loss)
-        run.step = step + 1
-        run.log(losses)
-        if step % 50 == 0:
-            bar.set_postfix(**{k: f"{v:.3f}" for k, v in losses.items()})
-        if run.step % args.checkpoint_every == 0:
-            run.save()
+    for _ in run.steps(args.steps, desc=f"gan/{args.data}"):
+        run.log(gan.train_step(generator, discriminator, opt_g, opt_d,
+                               [real_batch() for _ in range(args.k)], args.loss))
 
     # samples for the pictures, samples.npz and the metrics
     generator.eval()

@@ -13,6 +13,7 @@ import numpy as np
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import write_metrics
 from .plots import save_losses
+from .progress import progress
 
 
 def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
@@ -63,6 +64,21 @@ class Experiment:
         for k, v in losses.items():
             self.history.setdefault(k, []).append(float(v))
 
+    def steps(self, total, desc=None):
+        """The training loop's step numbers, from where a resumed run stopped to
+        ``total``, with a progress bar showing the latest losses. A checkpoint is
+        written every ``--checkpoint-every`` steps and when training ends, before
+        anything else draws random numbers, so that resuming continues the run."""
+        bar = progress(range(self.step, total), desc=desc or self.out,
+                       disable=getattr(self.args, "no_progress", False))
+        for step in bar:
+            yield step
+            self.step = step + 1
+            if self.step % 50 == 0 and self.history:
+                bar.set_postfix(**{k: f"{v[-1]:.3f}" for k, v in self.history.items()})
+            if self.step % self.args.checkpoint_every == 0 or self.step == total:
+                self.save()
+
     # --- checkpoints
 
     def state(self):
@@ -105,12 +121,14 @@ class Experiment:
     # --- the end of a run
 
     def finish(self, metrics):
-        """Write losses.png, metrics.json and the final checkpoint."""
+        """Write losses.png and metrics.json (the checkpoint was written when
+        training ended, by ``steps``)."""
         save_losses(self.history, os.path.join(self.out, "losses.png"))
         metrics = {"steps": self.step, "wall_time_s": round(self.elapsed(), 1),
                    "device": self.args.device, "seed": self.args.seed, **metrics}
         write_metrics(os.path.join(self.out, "metrics.json"), metrics)
-        self.save()
+        if not os.path.exists(self.checkpoint_path):
+            self.save()
         return metrics
 
 
