@@ -34,7 +34,7 @@ def load_data(name, seed):
 
 
 def main(argv=None):
-    parser = example_parser(__doc__.splitlines()[0], data=["ring", "digits"], steps=3000, batch_size=256)
+    parser = example_parser(__doc__.splitlines()[0], data=["ring", "digits"], steps=6000, batch_size=256)
     parser.add_argument("--k", type=int, default=1, help="discriminator steps per generator step")
     parser.add_argument("--loss", choices=["non_saturating", "minimax"], default="non_saturating")
     parser.add_argument("--latent-dim", type=int, default=None)
