@@ -366,6 +366,52 @@ def test_dropout_is_identity_in_eval_and_drops_p_scaled_by_one_over_keep_in_trai
         nn.Dropout(1.5)
 
 
+@pytest.mark.parametrize("shape", [(400, 50, 3, 2), (20000, 3, 2)])  # batched and unbatched (C, H, W)
+def test_dropout2d_drops_whole_channels_with_probability_p_and_scales_the_rest(shape):
+    p = 0.25
+    mg.manual_seed(0)
+    drop = nn.Dropout2d(p)
+    x = mg.tensor(np.random.default_rng(0).uniform(1, 2, shape), requires_grad=True)
+    y = drop(x)
+    kept = y.numpy() / x.numpy() * (1 - p)  # 1 where kept, 0 where dropped
+    per_channel = kept.reshape(shape[:-2] + (-1,))
+    np.testing.assert_allclose(per_channel, per_channel[..., :1].repeat(per_channel.shape[-1], -1))
+    assert set(np.unique(np.round(per_channel, 12))) <= {0.0, 1.0}
+    channels = per_channel[..., 0].size
+    assert abs((per_channel[..., 0] == 0).mean() - p) < 5 * math.sqrt(p * (1 - p) / channels)
+    (g,) = mg.grad((y * 3.0).sum(), x)  # the gradient is the same mask
+    np.testing.assert_allclose(g.numpy(), 3.0 * y.numpy() / x.numpy())
+    drop.eval()
+    np.testing.assert_array_equal(drop(x).numpy(), x.numpy())
+    assert repr(drop) == repr(tnn.Dropout2d(p))
+    with pytest.raises(ValueError):
+        tnn.Dropout2d(-0.1)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.Dropout2d(-0.1)
+
+
+@pytest.mark.parametrize("negative_slope", [0.01, 0.2, 1.0, 1.5, -0.3])
+def test_leaky_relu_module_matches_torch_to_second_order(negative_slope):
+    """Forward, gradient and a gradient penalty's second derivative through LeakyReLU."""
+    m, t = nn.LeakyReLU(negative_slope), tnn.LeakyReLU(negative_slope)
+    assert repr(m) == repr(t)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 5))
+    x[np.abs(x) < 1e-3] = 0.5  # away from the kink
+    w = rng.standard_normal((3, 4, 5))
+    xm, xt = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    wm, wt = mg.tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)
+    y, yt = m(xm * wm), t(xt * wt)
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-12)
+    (g,) = mg.grad((y * y).sum(), xm, create_graph=True)
+    (gt,) = torch.autograd.grad((yt * yt).sum(), xt, create_graph=True)
+    np.testing.assert_allclose(g.numpy(), gt.detach().numpy(), rtol=1e-12)
+    (g * g).sum().backward()
+    (gt * gt).sum().backward()
+    np.testing.assert_allclose(wm.grad.numpy(), wt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
 # ---------------------------------------------------------------- initialisation
 
 

@@ -348,6 +348,9 @@ def adaptive_avg_pool2d(input, output_size):
         raise RuntimeError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got shape "
                            f"{_shape_str(input.shape)}")
     H, W = input.shape[-2:]
+    if H == 0 or W == 0:
+        raise RuntimeError(f"adaptive_avg_pool2d: expected input with non-zero height and width, got "
+                           f"shape {_shape_str(input.shape)}")
     size = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
     oh, ow = (H if size[0] is None else int(size[0])), (W if size[1] is None else int(size[1]))
     if oh <= 0 or ow <= 0:
@@ -593,7 +596,10 @@ def pixel_shuffle(input, upscale_factor):
         raise RuntimeError(f"pixel_shuffle: expected an input with at least 3 dims, got shape "
                            f"{_shape_str(input.shape)}")
     *lead, c, h, w = input.shape
-    if r <= 0 or c % (r * r):
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle: expected a positive upscale_factor, got {r} "
+                           f"(input of shape {_shape_str(input.shape)})")
+    if c % (r * r):
         raise RuntimeError(f"pixel_shuffle: the channel dim of input of shape {_shape_str(input.shape)} "
                            f"must be divisible by upscale_factor^2 = {r * r}")
     b = len(lead)
@@ -609,7 +615,10 @@ def pixel_unshuffle(input, downscale_factor):
         raise RuntimeError(f"pixel_unshuffle: expected an input with at least 3 dims, got shape "
                            f"{_shape_str(input.shape)}")
     *lead, c, h, w = input.shape
-    if r <= 0 or h % r or w % r:
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle: expected a positive downscale_factor, got {r} "
+                           f"(input of shape {_shape_str(input.shape)})")
+    if h % r or w % r:
         raise RuntimeError(f"pixel_unshuffle: height and width of input of shape "
                            f"{_shape_str(input.shape)} must be divisible by downscale_factor {r}")
     b = len(lead)

@@ -1,4 +1,4 @@
-"""Gradient clipping and flat parameter vectors, as ``torch.nn.utils``."""
+"""Gradient clipping, flat parameter vectors and spectral norm, as ``torch.nn.utils``."""
 import math
 
 import numpy as np
@@ -6,6 +6,7 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..autograd import Tensor, no_grad
+from .spectral_norm import remove_spectral_norm, spectral_norm  # noqa: F401  (torch.nn.utils' path)
 
 
 def _with_grads(parameters):
