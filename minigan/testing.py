@@ -23,21 +23,29 @@ What is compared, for outputs y = f(x_1, ..., x_n) and random u, v:
 The second line differentiates the backward pass itself, with respect to the inputs
 and to the incoming gradient u: exactly what a gradient penalty (WGAN-GP, R1) does.
 
+For a family of ops, describe each once as an ``OpSpec`` (its minigan and torch
+forms and a strategy drawing ``Case``s) and let ``op_property_tests`` write the
+tests: a quick run of each op in the default suite, a long one marked ``slow``.
+
 The strategies keep values well conditioned, so a disagreement means a bug and
 not a rounding accident: bounded values, an optional distance from the kinks of
 an op (0 for abs and relu), and distinct values where ties would make the
 derivative ambiguous (max, min). This module needs the test extras (torch,
 hypothesis); ``tests/test_ops.py`` uses it for every op.
 """
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
 import numpy as np
 import torch
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .autograd import Tensor, grad as mg_grad
 
 __all__ = ["shapes", "broadcastable_shapes", "mutually_broadcastable_shapes", "floats", "arrays",
-           "reductions", "dims", "to_torch", "to_numpy", "assert_close", "check_op"]
+           "reductions", "dims", "to_torch", "to_numpy", "assert_close", "check_op", "Case", "OpSpec",
+           "check_case", "op_property_tests"]
 
 
 # ---------------------------------------------------------------- strategies: shapes
@@ -243,3 +251,72 @@ def _torch_vjp(pairs, inputs, create_graph):
         return [None] * len(inputs)
     return list(torch.autograd.grad([y for y, _ in pairs], inputs, [u for _, u in pairs],
                                     retain_graph=True, create_graph=create_graph, allow_unused=True))
+
+
+# ---------------------------------------------------------------- a family of ops, written once
+
+
+class Case(NamedTuple):
+    """One drawn example of an op.
+
+    ``arrays`` are differentiated: a tuple of positional arguments, or a dict of
+    keyword arguments. ``params`` are the other keyword arguments; NumPy arrays
+    among them (running statistics, say) are passed as constants, a fresh copy
+    for each call since an op may update them in place. ``gradgrad=False`` skips
+    the second derivative for this case only.
+    """
+    arrays: object
+    params: dict = {}
+    gradgrad: bool = True
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """An op to property-test: ``mg(*arrays, **params)`` against ``torch(...)`` on ``case``s."""
+    name: str
+    mg: Callable
+    torch: Callable
+    case: st.SearchStrategy
+    rtol: float = 1e-7
+    atol: float = 1e-10
+    gradgrad: bool = True
+
+
+def check_case(op, data):
+    """Draw a ``Case`` and a seed from hypothesis' ``data``; compare ``op`` with torch."""
+    case = data.draw(op.case, label="case")
+    seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
+    keywords = isinstance(case.arrays, dict)
+    names = list(case.arrays) if keywords else []
+    values = list(case.arrays.values()) if keywords else list(case.arrays)
+
+    def bind(fn, wrap):
+        def call(*xs):
+            params = {k: wrap(v.copy()) if isinstance(v, np.ndarray) else v for k, v in case.params.items()}
+            return fn(**dict(zip(names, xs)), **params) if keywords else fn(*xs, **params)
+        return call
+
+    check_op(bind(op.mg, Tensor), bind(op.torch, torch.tensor), *values, rtol=op.rtol, atol=op.atol,
+             seed=seed, name=op.name, gradgrad=op.gradgrad and case.gradgrad)
+
+
+def op_property_tests(ops, examples=25, slow_examples=300):
+    """Two pytest tests over ``ops``: ``examples`` cases per op, and ``slow_examples``
+    marked ``slow``. Assign them to ``test_*`` names in a test module::
+
+        test_matches_torch, test_matches_torch_on_many_more = op_property_tests(OPS)
+    """
+    import pytest
+    params = [pytest.param(op, id=op.name) for op in ops]
+    health = [HealthCheck.too_slow, HealthCheck.filter_too_much]
+
+    def make(n):
+        @pytest.mark.filterwarnings("ignore::UserWarning")  # e.g. torch's advice on kl_div's 'mean'
+        @pytest.mark.parametrize("op", params)
+        @settings(max_examples=n, deadline=None, suppress_health_check=health)
+        @given(data=st.data())
+        def test(op, data):
+            check_case(op, data)
+        return test
+
+    return make(examples), pytest.mark.slow(make(slow_examples))

@@ -19,34 +19,18 @@ and the shapes.
 """
 import math
 import operator
-from dataclasses import dataclass
-from typing import Callable, NamedTuple
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import assume, strategies as st
 
 import minigan as mg
 import minigan.functional as F
+from minigan.testing import Case, OpSpec as Op, op_property_tests
 from minigan.testing import (arrays, broadcastable_shapes, check_op, dims, floats,
                              mutually_broadcastable_shapes, reductions, shapes)
-
-
-class Case(NamedTuple):
-    arrays: tuple
-    params: dict = {}
-
-
-@dataclass(frozen=True)
-class Op:
-    name: str
-    mg: Callable      # mg(*tensors, **params)
-    torch: Callable   # torch(*tensors, **params)
-    case: st.SearchStrategy
-    rtol: float = 1e-7
-    atol: float = 1e-10
 
 
 def _mg(a):
@@ -512,32 +496,8 @@ OPS = [
 ]
 
 
-def _check(op, data):
-    case = data.draw(op.case, label="case")
-    seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
-    check_op(lambda *xs: op.mg(*xs, **case.params), lambda *xs: op.torch(*xs, **case.params),
-             *case.arrays, rtol=op.rtol, atol=op.atol, seed=seed, name=op.name)
-
-
-_params = [pytest.param(op, id=op.name) for op in OPS]
-_health = [HealthCheck.too_slow, HealthCheck.filter_too_much]
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")  # torch's kl_div 'mean' advice
-@pytest.mark.parametrize("op", _params)
-@settings(max_examples=25, deadline=None, suppress_health_check=_health)
-@given(data=st.data())
-def test_op_matches_torch_forward_grad_and_second_derivative(op, data):
-    _check(op, data)
-
-
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.parametrize("op", _params)
-@settings(max_examples=300, deadline=None, suppress_health_check=_health)
-@given(data=st.data())
-def test_op_matches_torch_on_many_more_examples(op, data):
-    _check(op, data)
+test_op_matches_torch_forward_grad_and_second_derivative, test_op_matches_torch_on_many_more_examples = \
+    op_property_tests(OPS, examples=25)
 
 
 # ---------------------------------------------------------------- specific properties

@@ -13,33 +13,17 @@ with torch in float64. Max pooling draws distinct values, so every window has
 one argmax. The end of the file checks float32, the index rules at exact
 scales, and that bad arguments fail with the op's name and the shapes.
 """
-from dataclasses import dataclass
-from typing import Callable, NamedTuple
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import assume, strategies as st
 
 import minigan as mg
 from minigan.functional import pool as P
 from minigan.functional.activation import prelu
-from minigan.testing import arrays, check_op
-
-
-class Case(NamedTuple):
-    arrays: tuple
-    params: dict = {}
-
-
-@dataclass(frozen=True)
-class Op:
-    name: str
-    mg: Callable      # mg(*tensors, **params)
-    torch: Callable   # torch(*tensors, **params)
-    case: st.SearchStrategy
-    gradgrad: bool = True
+from minigan.testing import Case, OpSpec as Op, arrays, check_op, op_property_tests
 
 
 sides = st.integers(1, 7)
@@ -194,32 +178,8 @@ OPS = [
 ]
 
 
-def _check(op, data):
-    case = data.draw(op.case, label="case")
-    seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
-    check_op(lambda *xs: op.mg(*xs, **case.params), lambda *xs: op.torch(*xs, **case.params),
-             *case.arrays, seed=seed, name=op.name, gradgrad=op.gradgrad)
-
-
-_params = [pytest.param(op, id=op.name) for op in OPS]
-_health = [HealthCheck.too_slow, HealthCheck.filter_too_much]
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.parametrize("op", _params)
-@settings(max_examples=20, deadline=None, suppress_health_check=_health)
-@given(data=st.data())
-def test_op_matches_torch_forward_grad_and_second_derivative(op, data):
-    _check(op, data)
-
-
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.parametrize("op", _params)
-@settings(max_examples=300, deadline=None, suppress_health_check=_health)
-@given(data=st.data())
-def test_op_matches_torch_on_many_more_examples(op, data):
-    _check(op, data)
+test_op_matches_torch_forward_grad_and_second_derivative, test_op_matches_torch_on_many_more_examples = \
+    op_property_tests(OPS, examples=20)
 
 
 # ---------------------------------------------------------------- specific properties
