@@ -9,12 +9,14 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["minigan", "minigan.*", "kernels", "kernels.*"]),
+    # the evaluation classifiers' weights, trained by `python -m minigan.eval.train_classifier`
+    package_data={"minigan.eval": ["weights/*.safetensors"]},
     python_requires=">=3.10",
     install_requires=["numpy>=1.24"],
     extras_require={
         # torch is the test oracle; install its CPU build first (see README)
         "test": ["torch>=2.1", "hypothesis>=6.80", "pytest>=7", "triton>=3.6; platform_system=='Linux'",
-                 "pillow", "tqdm", "matplotlib", "safetensors", "scikit-learn"],
+                 "pillow", "tqdm", "matplotlib", "safetensors", "scikit-learn", "scipy", "scikit-image"],
         "gpu": ["cupy-cuda12x", "triton>=3.6"],
         "examples": ["pillow", "tqdm", "matplotlib", "scikit-image", "scikit-learn", "safetensors"],
     },

@@ -1,4 +1,12 @@
-"""Data sets that work offline, and the loader that batches them."""
+"""Data sets that work offline, the loader that batches them, and batch transforms.
+
+Every image loader returns float32 arrays (N, C, H, W) in [-1, 1] and int64 labels.
+"""
+from . import transforms
 from .digits import load_digits
+from .idx import IDXError, read_idx, write_idx
+from .images import IMAGES, PHOTOS, TEXTURES, load_image, load_lfw_subset
 from .loader import DataLoader
+from .mnist import (FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, MNIST_CLASSES, DataNotFoundError,
+                    download_idx_dataset, load_fashion_mnist, load_idx_dataset, load_mnist)
 from .toy import TOY_DATA, grid, grid_modes, mode_metrics, moons, ring, ring_modes, swiss_roll

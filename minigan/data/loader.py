@@ -1,4 +1,4 @@
-"""A minimal DataLoader: seeded shuffling, batching, drop_last, device transfer."""
+"""A minimal DataLoader: seeded shuffling, batching, drop_last, augmentation, device transfer."""
 import numpy as np
 
 from ..autograd import Tensor
@@ -11,10 +11,16 @@ class DataLoader:
     ``arrays`` share their first dimension; each batch is a tuple of Tensors on
     ``device`` (a single Tensor when one array is given). Shuffling draws from
     its own generator seeded with ``seed`` + epoch, so a resumed run sees the
-    same batches as an uninterrupted one.
+    same batches as an uninterrupted one (set ``loader.epoch`` when resuming).
+
+    ``transform(batch, rng)``, when given, augments the first array's batch (a
+    NumPy array, before it moves to the device), e.g. with the functions of
+    ``minigan.data.transforms``; ``rng`` is a generator seeded by (``seed``, epoch),
+    apart from the shuffling's, so augmentations are reproducible too.
     """
 
-    def __init__(self, *arrays, batch_size=64, shuffle=True, drop_last=True, seed=0, device="cpu"):
+    def __init__(self, *arrays, batch_size=64, shuffle=True, drop_last=True, seed=0, device="cpu",
+                 transform=None):
         if not arrays:
             raise ValueError("DataLoader: give at least one array")
         n = len(arrays[0])
@@ -27,6 +33,7 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size {batch_size} exceeds the {n} samples with drop_last")
         self.arrays, self.batch_size, self.shuffle = arrays, batch_size, shuffle
         self.drop_last, self.seed, self.device = drop_last, seed, backend.normalize_device(device)
+        self.transform = transform
         self.epoch = 0
 
     def __len__(self):
@@ -37,11 +44,14 @@ class DataLoader:
         n = len(self.arrays[0])
         order = (np.random.default_rng(self.seed + self.epoch).permutation(n) if self.shuffle
                  else np.arange(n))
+        augment_rng = np.random.default_rng((self.seed, self.epoch))
         self.epoch += 1
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            batch = tuple(Tensor(backend.to_device(np.ascontiguousarray(a[idx]), self.device))
-                          for a in self.arrays)
+            arrays = [a[idx] for a in self.arrays]
+            if self.transform is not None:
+                arrays[0] = self.transform(arrays[0], augment_rng)
+            batch = tuple(Tensor(backend.to_device(np.ascontiguousarray(a), self.device)) for a in arrays)
             yield batch[0] if len(batch) == 1 else batch
 
     def forever(self):
