@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import minigan as mg  # noqa: E402
 from minigan import optim  # noqa: E402
 from minigan.data import load_digits, mode_metrics, ring, ring_modes  # noqa: E402
+from minigan.eval import load_classifier, score_samples  # noqa: E402
 from minigan.models import gan  # noqa: E402
 from minigan.utils import save_image, save_points  # noqa: E402
 from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
@@ -90,16 +91,19 @@ def main(argv=None):
 
 
 def digit_metrics(samples, train, seed):
-    """Mean distance from each sample to its nearest training image, next to the
-    same for held-out real digits: close values mean samples sit on the data."""
+    """The evaluation classifier's view of the samples (classes hit, the entropy of
+    the predicted classes, the classifier-feature Fréchet distance to held-out
+    digits), and the mean distance from each sample to its nearest training image
+    next to the same for held-out digits: close values mean samples sit on the data."""
     test, _ = load_digits(split="test", seed=seed)
+    scores = score_samples(load_classifier("digits"), samples, real=test)
     flat = train.reshape(len(train), -1)
 
     def nearest(x):
         x = x.reshape(len(x), -1)
         d2 = (x ** 2).sum(1)[:, None] - 2 * x @ flat.T + (flat ** 2).sum(1)[None]
         return float(np.sqrt(np.maximum(d2.min(axis=1), 0)).mean())
-    return {"nn_distance_samples": nearest(samples), "nn_distance_test_digits": nearest(test)}
+    return {**scores, "nn_distance_samples": nearest(samples), "nn_distance_test_digits": nearest(test)}
 
 
 if __name__ == "__main__":
