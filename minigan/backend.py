@@ -116,3 +116,40 @@ def kernels_enabled(array):
     if device_of(array) == "cuda":
         return flag != "0"
     return flag == "1" and os.environ.get("TRITON_INTERPRET") == "1"
+
+
+# ---------------------------------------------------------------- CPU threads
+
+_pool = None  # (process id, thread count, ThreadPoolExecutor), made on first use
+
+
+def cpu_threads():
+    """How many threads the CPU ops use: as many as BLAS (``OPENBLAS_NUM_THREADS``,
+    ``OMP_NUM_THREADS``), else one per core this process may run on."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return int(os.environ[var])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def over_batch(n, work):
+    """Run ``work(start, stop)`` on slices of range(n) that cover it, one per CPU thread.
+
+    A matrix product runs on every core (BLAS), but a NumPy copy or add runs on
+    one. NumPy lets go of Python's lock inside its loops, so threads given
+    disjoint slices of the batch run them on every core too. ``work`` must only
+    write to its own slice.
+    """
+    global _pool
+    threads = min(cpu_threads(), n)
+    if threads <= 1:
+        work(0, n)
+        return
+    if _pool is None or _pool[:2] != (os.getpid(), threads):  # a forked child needs its own threads
+        from concurrent.futures import ThreadPoolExecutor
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[2].shutdown(wait=False)
+        _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="minigan"))
+    bounds = [n * i // threads for i in range(threads + 1)]
+    for done in [_pool[2].submit(work, a, b) for a, b in zip(bounds, bounds[1:])]:
+        done.result()

@@ -213,6 +213,12 @@ BAD_ARGUMENTS = [
     _bad("conv_transpose2d", (1, 2, 5, 5), (2, 2, 3, 3), "non-positive stride", stride=(1, 0)),
     _bad("conv_transpose2d", (1, 2, 5, 5), (2, 2, 3, 3), r"bias to be 1-dimensional with 2 elements",
          b=(2, 1)),
+    _bad("conv_transpose2d", (1, 2, 5, 5), (2, 2, 3, 3), r"negative padding is not supported", padding=(0, -1)),
+    _bad("conv_transpose2d", (1, 2, 5, 5), (2, 2, 3, 3), r"negative output_padding", output_padding=-1),
+    _bad("conv_transpose2d", (1, 2, 5, 5), (2, 2, 3, 3), "dilation should be greater than zero", dilation=0),
+    _bad("conv_transpose2d", (1, 2, 5, 5), (2, 2, 3, 3), "non-positive groups", groups=0),
+    _bad("conv_transpose2d", (1, 3, 5, 5), (3, 2, 3, 3), r"divisible by 2 at dimension 0.*\[3, 2, 3, 3\]",
+         groups=2),
 ]
 
 

@@ -287,7 +287,7 @@ def clamp_case(draw):
 
 @st.composite
 def leaky_relu_case(draw):
-    return Case((draw(arrays(shapes(), avoid=(0.0,), gap=1e-2)),), {"negative_slope": draw(floats(0.0, 1.0))})
+    return Case((draw(arrays(shapes(), avoid=(0.0,), gap=1e-2)),), {"negative_slope": draw(floats(-0.5, 2.0))})
 
 
 @st.composite

@@ -1,18 +1,18 @@
 """2-D convolution and transposed convolution, as im2col + one matrix product.
 
 A convolution slides a (C/g, kh, kw) filter over the padded input. Gathering
-every receptive field into a column (*im2col*) turns the whole layer into one
+every receptive field into a row (*im2col*) turns the whole layer into one
 matrix product per group::
 
-    cols[g, (c, i, j), (n, oh, ow)] = x_pad[n, g*C/g + c, oh*sh + i*dh, ow*sw + j*dw]
-    y[g] = W[g] (O/g, K) @ cols[g] (K, N*OH*OW)          K = C/g * kh * kw
+    cols[g, (n, oh, ow), (i, j, c)] = x_pad[n, g*C/g + c, oh*sh + i*dh, ow*sw + j*dw]
+    y[g] = cols[g] (N*OH*OW, K) @ W[g] (K, O/g)          K = kh * kw * C/g
 
-The columns are a strided *view* of the padded input (``as_strided``); the only
+The rows are a strided *view* of the padded input (``as_strided``); the only
 copy is the one the product needs. A convolution is linear in x and in W, so
 its two gradients are the two other products of the same three matrices:
 
-    dgrad  (input):  cols = W^T @ gy, then scatter the columns back (col2im)
-    wgrad  (weight): gW   = gy @ cols^T
+    dgrad  (input):  cols = gy @ W^T, then scatter the rows back (col2im)
+    wgrad  (weight): gW   = cols^T @ gy
 
 Each of the three is a ``Function`` whose backward is made of the other two
 (Chainer's pattern), so second derivatives — the gradient penalties of WGAN-GP
@@ -127,62 +127,147 @@ def _batched(input):
 
 
 # ---------------------------------------------------------------- array kernels
+#
+# The products take matrices with one row per pixel (n, oh, ow) and one column
+# per channel, or per tap and channel (i, j, c) for the receptive fields: the
+# layout is channels-last inside, (N, C, H, W) outside. With K = kh*kw*C/groups
+# and one product per group:
+#
+#     forward  y    (N*OH*OW, O)  = cols (N*OH*OW, K) @ W (K, O)
+#     dgrad    cols (N*OH*OW, K)  = gy   (N*OH*OW, O) @ W^T (O, K),  then col2im
+#     wgrad    gW   (K, O)        = cols^T            @ gy (N*OH*OW, O)
+#
+# NumPy copies and adds fast along runs of consecutive floats, and slowly
+# across them: channels-last, the copies below move runs of C (and kw*C)
+# floats. The products stay one BLAS call each.
 
 
-def _pad_zeros(xp, x, pads):
-    top, bottom, left, right = pads
+def _channels_last(xp, x, pads=(0, 0, 0, 0)):
+    """(N, C, H, W) -> (N, H + top + bottom, W + left + right, C), zero-padded.
+
+    Free when ``x`` is already channels-last in memory and needs no padding, as
+    the outputs of these convolutions are (see ``_from_rows``).
+    """
     if not any(pads):
-        return x
+        return xp.ascontiguousarray(x.transpose(0, 2, 3, 1))
     n, c, h, w = x.shape
-    out = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
-    out[:, :, top:top + h, left:left + w] = x
+    top, bottom, left, right = pads
+    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    inside, x_last = out[:, top:top + h, left:left + w], x.transpose(0, 2, 3, 1)
+    _over_batch(xp, n, lambda a, b: xp.copyto(inside[a:b], x_last[a:b]))
     return out
 
 
+def _rows(xp, y, groups):
+    """(N, O, H, W) -> (groups, N*H*W, O/groups): one row per pixel.
+
+    Free for a channels-last array; otherwise a channel-major copy (runs of H*W
+    floats: NumPy transposes ~10x slower than it copies) read through a
+    transposed view, which BLAS takes as it is.
+    """
+    n, o, h, w = y.shape
+    if y.transpose(0, 2, 3, 1).flags.c_contiguous:
+        return y.transpose(0, 2, 3, 1).reshape(n * h * w, groups, o // groups).transpose(1, 0, 2)
+    by_channel = xp.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * h * w)
+    return by_channel.transpose(0, 2, 1)
+
+
+def _from_rows(y, n, out_hw):
+    """(groups, N*OH*OW, O/groups) -> (N, O, OH, OW).
+
+    With one group this is a view: the output stays channels-last in memory
+    (as a torch tensor in ``channels_last`` format). NumPy's elementwise ops and
+    reductions keep an input's memory order, so batch norm and the activation
+    after a convolution keep it too, and the next layer's ``_channels_last`` is
+    then free instead of a transposing copy (NumPy transposes ~10x slower than
+    it copies).
+    """
+    g, _, og = y.shape
+    y = y.reshape(g, n, *out_hw, og).transpose(1, 0, 4, 2, 3)  # (N, g, O/g, OH, OW)
+    return y.reshape(n, g * og, *out_hw)
+
+
+def _weight_matrix(w, groups):
+    """Weight (O, C/groups, kh, kw) -> (groups, kh*kw*C/groups, O/groups), rows in im2col's order.
+
+    A transposed view of (groups, O/groups, K): each filter's copy stays within
+    its own kh*kw*C/groups floats, where moving O innermost would cross them all.
+    """
+    o, cg, kh, kw = w.shape
+    filters = w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 1, 3, 4, 2)
+    return filters.reshape(groups, o // groups, kh * kw * cg).transpose(0, 2, 1)
+
+
+def _weight_from_matrix(xp, m, w_shape):
+    """The inverse of ``_weight_matrix``."""
+    o, cg, kh, kw = w_shape
+    m = m.reshape(m.shape[0], kh, kw, cg, o // m.shape[0]).transpose(0, 4, 3, 1, 2)
+    return xp.ascontiguousarray(m).reshape(w_shape)
+
+
 def _im2col(xp, x, geo, kernel_hw, out_hw):
-    """Every receptive field as a column: shape (groups, C/groups * kh * kw, N * OH * OW)."""
-    x = _pad_zeros(xp, x, geo.pads)
-    (n, c), (kh, kw), (oh, ow) = x.shape[:2], kernel_hw, out_hw
+    """Every receptive field as a row: shape (groups, N * OH * OW, kh * kw * C/groups)."""
+    x = _channels_last(xp, x, geo.pads)
+    n, c, g = x.shape[0], x.shape[3], geo.groups
+    (kh, kw), (oh, ow) = kernel_hw, out_hw
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    s_n, s_c, s_h, s_w = x.strides
+    s_n, s_h, s_w, s_c = x.strides
     windows = xp.lib.stride_tricks.as_strided(
-        x, (c, kh, kw, n, oh, ow), (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw))
-    return windows.reshape(geo.groups, c // geo.groups * kh * kw, n * oh * ow)  # the one copy
+        x, (g, n, oh, ow, kh, kw, c // g),
+        (s_c * (c // g), s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c))
+    cols = xp.empty(windows.shape, dtype=x.dtype)
+    _over_batch(xp, n, lambda a, b: xp.copyto(cols[:, a:b], windows[:, a:b]))  # the one copy
+    return cols.reshape(g, n * oh * ow, kh * kw * (c // g))
+
+
+def _col2im_channels_last(c, out_hw):
+    """Whether col2im should add in channels-last memory.
+
+    NumPy adds fastest along the innermost run of consecutive floats: C long
+    channels-last, OW long channels-first. With 3 channels (the image end of G
+    and D) channels-first is several times faster.
+    """
+    return c >= out_hw[1]
 
 
 def _col2im(xp, cols, geo, x_shape, kernel_hw, out_hw):
-    """The adjoint of ``_im2col``: add each column entry back where it was read.
+    """The adjoint of ``_im2col``: add each entry of the rows back where it was read.
 
     One strided slice per kernel tap (kh * kw of them), each covering every
-    pixel, sample and channel at once.
+    pixel, sample and channel at once. ``cols`` is (groups, N*OH*OW, K); stored
+    transposed (tap-major) when the adds run channels-first.
     """
     n, c, h, w = x_shape
+    g = geo.groups
     (kh, kw), (oh, ow) = kernel_hw, out_hw
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     top, bottom, left, right = geo.pads
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
-    gx = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
-    gx_cn = gx.transpose(1, 0, 2, 3)  # a view in the columns' (C, N) order
-    for i in range(kh):
-        for j in range(kw):
-            gx_cn[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
-                  j * dw: j * dw + sw * (ow - 1) + 1: sw] += cols[:, i, j]
-    if any(geo.pads):
-        gx = xp.ascontiguousarray(gx[:, :, top:top + h, left:left + w])
-    return gx
+    padded = (n, h + top + bottom, w + left + right, c)
+    if _col2im_channels_last(c, out_hw):
+        gx = xp.zeros(padded, dtype=cols.dtype)
+    else:  # the same (N, H, W, C) axes over (N, C, H, W) memory
+        gx = xp.zeros((n, c) + padded[1:3], dtype=cols.dtype).transpose(0, 2, 3, 1)
+    taps = cols.reshape(g, n, oh, ow, kh, kw, c // g).transpose(1, 2, 3, 4, 5, 0, 6)
+    gx_g = gx.reshape(padded[:3] + (g, c // g))
+
+    def add_taps(a, b):  # samples a..b
+        for i in range(kh):
+            for j in range(kw):
+                gx_g[a:b, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                     j * dw: j * dw + sw * (ow - 1) + 1: sw] += taps[a:b, :, :, i, j]
+
+    _over_batch(xp, n, add_taps)
+    if any(geo.pads):  # crop, keeping the memory order
+        gx = gx[:, top:top + h, left:left + w].copy(order="K")
+    return gx.transpose(0, 3, 1, 2)
 
 
-def _to_groups(y, groups):
-    """(N, O, OH, OW) -> (groups, O/groups, N*OH*OW), the layout of the products."""
-    n, o, oh, ow = y.shape
-    return y.reshape(n, groups, o // groups, oh * ow).transpose(1, 2, 0, 3).reshape(
-        groups, o // groups, n * oh * ow)
-
-
-def _from_groups(xp, y, n, out_hw):
-    """(groups, O/groups, N*OH*OW) -> (N, O, OH, OW)."""
-    y = y.reshape(-1, n, *out_hw).transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(y)
+def _over_batch(xp, n, work):
+    """``work(start, stop)`` over the batch, split between CPU threads on NumPy."""
+    if xp is np:
+        backend.over_batch(n, work)
+    else:  # one GPU launch per op is already parallel
+        work(0, n)
 
 
 def _bias_grad(gy):
@@ -190,13 +275,20 @@ def _bias_grad(gy):
     return reshape(sum_to(gy, (1, gy.shape[1], 1, 1)), (gy.shape[1],))
 
 
-def _grouped_matmul(xp, a, b):
-    """a[g] @ b[g] for every group: one matrix product per group.
+def _matmul(xp, a, b, transposed=None):
+    """a[g] @ b[g] for every group g: one BLAS call per group.
 
-    On NumPy each group is its own 2-D product: ``np.matmul`` on stacked
-    matrices runs about 2x slower than one BLAS call per matrix, and the
-    transposed operands (W^T, cols^T) stay views. CuPy batches them itself.
+    ``transposed=True`` computes the product as (b^T a^T)^T, so that its memory
+    holds the transpose. By default the longer side of the result becomes its
+    rows: OpenBLAS splits a product between threads by rows, and one with few
+    rows and a long inner dimension (a weight gradient) runs up to 5x slower.
+    On NumPy each group is its own 2-D product (``np.matmul`` on stacked
+    matrices runs about 2x slower); CuPy batches them itself.
     """
+    if transposed is None:
+        transposed = a.shape[1] < b.shape[2]
+    if transposed:
+        return _matmul(xp, b.transpose(0, 2, 1), a.transpose(0, 2, 1), False).transpose(0, 2, 1)
     if xp is not np:
         return xp.matmul(a, b)
     out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=np.result_type(a, b))
@@ -227,13 +319,14 @@ class Conv2dFunction(Function):
 
     ``out_hw`` fixes the output size when it is dictated from outside (the
     backward of a transposed convolution whose output_padding left rows that no
-    tap reaches); by default it is the usual formula.
+    tap reaches); by default it is the usual formula. ``cols`` may hand over
+    im2col(x) when the caller built it already.
     """
 
     keep_cols = False  # set per call: keep im2col(x) for the weight gradient
 
-    def __init__(self, geo, out_hw=None):
-        self.geo, self.out_hw = geo, out_hw
+    def __init__(self, geo, out_hw=None, cols=None):
+        self.geo, self.out_hw, self.cols = geo, out_hw, cols
 
     def __call__(self, x, w, *bias):
         # the columns are kept for the weight gradient only when one can be asked for
@@ -245,11 +338,11 @@ class Conv2dFunction(Function):
         xp = backend.get_array_module(x, w)
         kernel_hw = w.shape[2:]
         out_hw = self.out_hw or self.geo.out_size(x.shape[2:], kernel_hw)
-        cols = _im2col(xp, x, self.geo, kernel_hw, out_hw)
-        g = self.geo.groups
-        y = _grouped_matmul(xp, w.reshape(g, w.shape[0] // g, -1), cols)
+        cols = self.cols if self.cols is not None else _im2col(xp, x, self.geo, kernel_hw, out_hw)
+        self.cols = None
+        y = _matmul(xp, cols, _weight_matrix(w, self.geo.groups))
         self.saved_cols = cols if self.keep_cols else None
-        return _add_channel_bias(_from_groups(xp, y, x.shape[0], out_hw), b)
+        return _add_channel_bias(_from_rows(y, x.shape[0], out_hw), b)
 
     def backward(self, gy):
         x, w = self.inputs[:2]
@@ -271,17 +364,20 @@ class Conv2dGradInput(Function):
     def forward(self, w, gy, b=None):
         _same_dtype("conv2d input gradient", w, gy, b)
         xp = backend.get_array_module(w, gy)
-        g = self.geo.groups
-        w_t = w.reshape(g, w.shape[0] // g, -1).transpose(0, 2, 1)  # (g, K, O/g)
-        cols = _grouped_matmul(xp, w_t, _to_groups(gy, g))
-        gx = _col2im(xp, cols, self.geo, self.x_shape, w.shape[2:], gy.shape[2:])
+        g, kernel_hw, out_hw = self.geo.groups, w.shape[2:], gy.shape[2:]
+        tap_major = not _col2im_channels_last(self.x_shape[1], out_hw)
+        cols = _matmul(xp, _rows(xp, gy, g), _weight_matrix(w, g).transpose(0, 2, 1), tap_major)
+        gx = _col2im(xp, cols, self.geo, self.x_shape, kernel_hw, out_hw)
         return _add_channel_bias(gx, b)
 
     def backward(self, ggx):
         w, gy = self.inputs[:2]
         need = self.needs_input_grad
-        gw = Conv2dGradWeight(self.geo, w.shape)(ggx, gy) if need[0] else None
-        ggy = Conv2dFunction(self.geo, gy.shape[2:])(ggx, w) if need[1] else None
+        cols = None
+        if need[0] and need[1]:  # both products read im2col(ggx): build it once
+            cols = _im2col(backend.get_array_module(ggx.data), ggx.data, self.geo, w.shape[2:], gy.shape[2:])
+        gw = Conv2dGradWeight(self.geo, w.shape, cols)(ggx, gy) if need[0] else None
+        ggy = Conv2dFunction(self.geo, gy.shape[2:], cols)(ggx, w) if need[1] else None
         if len(self.inputs) == 2:
             return gw, ggy
         return gw, ggy, (_bias_grad(ggx) if need[2] else None)
@@ -301,8 +397,8 @@ class Conv2dGradWeight(Function):
         cols = self.cols if self.cols is not None else _im2col(
             xp, x, self.geo, self.w_shape[2:], gy.shape[2:])
         self.cols = None  # the backward below recomputes what it needs
-        gw = _grouped_matmul(xp, _to_groups(gy, g), cols.transpose(0, 2, 1))  # (g, O/g, K)
-        return gw.reshape(self.w_shape)
+        gw = _matmul(xp, cols.transpose(0, 2, 1), _rows(xp, gy, g))  # (g, K, O/g)
+        return _weight_from_matrix(xp, gw, self.w_shape)
 
     def backward(self, ggw):
         x, gy = self.inputs

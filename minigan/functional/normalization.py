@@ -21,9 +21,9 @@ torch; the running variance is updated with the unbiased one (n / (n - 1)).
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
+from ..autograd import Function, Tensor, is_grad_enabled, no_grad
 from .elementwise import sqrt
-from .reduce import mean
+from .reduce import mean, sum
 from .shape import cat, reshape, repeat
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "adain", "adain_transfer",
@@ -72,6 +72,72 @@ def _update_running(stat, new, momentum):
 # ---------------------------------------------------------------- batch norm
 
 
+class BatchNormTraining(Function):
+    """Training-mode batch norm as one node: inputs x, then weight and bias where given.
+
+        x_hat = (x - mean) / sigma,   sigma = sqrt(var + eps),   y = x_hat * weight + bias
+
+    with the batch's statistics per channel over ``axes``. Its backward is the
+    closed form of Ioffe & Szegedy (2015, sec. 3), written in Tensor ops::
+
+        g_bias   = sum(gy)
+        g_weight = sum(gy * x_hat)
+        gx       = weight / sigma * (gy - (g_bias + x_hat * g_weight) / n)
+
+    Five passes over the data, where the engine takes some fifteen through the
+    composite of ``_moments``. Its second derivative comes from differentiating
+    that expression; when a graph is being recorded (``create_graph=True``),
+    x_hat and sigma are rebuilt from x with Tensor ops, since the arrays saved
+    by ``forward`` are constants to the engine and would miss how they move with x.
+    """
+
+    def __init__(self, axes, eps, has_weight, has_bias):
+        self.axes, self.eps, self.has_weight, self.has_bias = axes, eps, has_weight, has_bias
+
+    def forward(self, x, *affine):
+        for t in affine:
+            if t.dtype != x.dtype:  # the products would silently upcast
+                raise TypeError(f"batch_norm: input dtype {x.dtype} and weight/bias dtype {t.dtype} "
+                                f"differ (input {_shape_str(x.shape)}); cast one with .to(dtype)")
+        xp = backend.get_array_module(x)
+        self.batch_mean = x.mean(axis=self.axes, keepdims=True)
+        x_hat = x - self.batch_mean
+        self.batch_var = xp.mean(x_hat * x_hat, axis=self.axes, keepdims=True)
+        inv_sigma = 1 / xp.sqrt(self.batch_var + self.eps)
+        x_hat *= inv_sigma
+        self.saved_x_hat, self.saved_inv_sigma = x_hat, inv_sigma
+        shape = inv_sigma.shape
+        weight = affine[0].reshape(shape) if self.has_weight else None
+        bias = affine[-1].reshape(shape) if self.has_bias else None
+        y = x_hat * weight if weight is not None else x_hat.copy()
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        if is_grad_enabled():  # recording a graph: x_hat and 1/sigma as functions of x
+            _, centered, var = _moments(x, self.axes)
+            inv_sigma = 1.0 / sqrt(var + self.eps)
+            x_hat = centered * inv_sigma
+        else:
+            x_hat, inv_sigma = Tensor(self.saved_x_hat), Tensor(self.saved_inv_sigma)
+        n = x.numel() // x.shape[1]
+        g_bias = sum(gy, self.axes, keepdim=True)
+        g_weight = sum(gy * x_hat, self.axes, keepdim=True)
+        need = self.needs_input_grad
+        grads = [None]
+        if need[0]:
+            scale = inv_sigma * reshape(self.inputs[1], inv_sigma.shape) if self.has_weight else inv_sigma
+            grads[0] = scale * (gy - (g_bias + x_hat * g_weight) / float(n))
+        channels = (x.shape[1],)
+        if self.has_weight:
+            grads.append(reshape(g_weight, channels) if need[1] else None)
+        if self.has_bias:
+            grads.append(reshape(g_bias, channels) if need[-1] else None)
+        return tuple(grads)
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Normalize each channel over the batch and the spatial dims, as ``torch.nn.functional.batch_norm``.
@@ -94,16 +160,16 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
                              f"got input size {_shape_str(x.shape)}")
         axes = (0,) + tuple(range(2, x.ndim))
-        mu, centered, var = _moments(x, axes)
-        y = centered / sqrt(var + eps)
+        node = BatchNormTraining(axes, eps, weight is not None, bias is not None)
+        y = node(x, *[t for t in (weight, bias) if t is not None])
         with no_grad():
-            _update_running(running_mean, mu.data, momentum)
-            _update_running(running_var, var.data * (n / (n - 1)), momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise RuntimeError("batch_norm: running_mean and running_var must be given in evaluation "
-                               "mode (training=False)")
-        y = (x - reshape(running_mean, shape)) / sqrt(reshape(running_var, shape) + eps)
+            _update_running(running_mean, node.batch_mean, momentum)
+            _update_running(running_var, node.batch_var * (n / (n - 1)), momentum)
+        return y
+    if running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm: running_mean and running_var must be given in evaluation "
+                           "mode (training=False)")
+    y = (x - reshape(running_mean, shape)) / sqrt(reshape(running_var, shape) + eps)
     return _affine(y, weight, bias, shape)
 
 
@@ -191,6 +257,13 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 # ---------------------------------------------------------------- GAN norms
 
 
+def _check_spatial(x, op, name):
+    """Normalizing one value gives 0 whatever it was (as instance_norm, torch refuses)."""
+    if int(np.prod(x.shape[2:])) <= 1:
+        raise ValueError(f"{op}: Expected more than 1 spatial element in {name} to normalize, got "
+                         f"{name} of shape {_shape_str(x.shape)}")
+
+
 def adain(x, style_scale, style_bias, eps=1e-5):
     """Adaptive instance normalization, StyleGAN's form (Karras et al. 2019, eq. 1):
 
@@ -207,6 +280,7 @@ def adain(x, style_scale, style_bias, eps=1e-5):
         if tuple(t.shape) != (n, c):
             raise RuntimeError(f"adain: {name} must have shape (N, C) = {_shape_str((n, c))} for x of "
                                f"shape {_shape_str(x.shape)}, got {_shape_str(t.shape)}")
+    _check_spatial(x, "adain", "x")
     shape = (n, c) + (1,) * (x.ndim - 2)
     _, centered, var = _moments(x, tuple(range(2, x.ndim)))
     return centered / sqrt(var + eps) * reshape(style_scale, shape) + reshape(style_bias, shape)
@@ -223,6 +297,7 @@ def adain_transfer(content, style, eps=1e-5):
     if content.ndim < 3 or style.ndim != content.ndim or style.shape[:2] != content.shape[:2]:
         raise RuntimeError(f"adain_transfer: content and style must both be (N, C, ...) with the same N "
                            f"and C, got {_shape_str(content.shape)} and {_shape_str(style.shape)}")
+    _check_spatial(content, "adain_transfer", "content")
     axes = tuple(range(2, content.ndim))
     _, centered, var = _moments(content, axes)
     style_mean, _, style_var = _moments(style, axes)

@@ -7,10 +7,13 @@ def _lerp_(start, end, weight):
     """start <- start + weight * (end - start), in place, with torch's two formulas
     (the second is more accurate when the weight is close to 1)."""
     weight = start.dtype.type(weight)
+    step = end - start  # the one temporary
     if abs(weight) < 0.5:
-        start += weight * (end - start)
+        step *= weight
+        start += step
     else:
-        start[...] = end - (end - start) * (start.dtype.type(1) - weight)
+        step *= start.dtype.type(1) - weight
+        backend.get_array_module(start).subtract(end, step, out=start)
 
 
 class Adam(Optimizer):
@@ -72,9 +75,12 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * p
 
+        # in place, with one temporary per line: the same arithmetic as torch, in the same order
         _lerp_(exp_avg, grad, 1 - beta1)
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        square = (1 - beta2) * grad
+        square *= grad
+        exp_avg_sq += square
 
         bias_correction1 = 1 - beta1 ** step
         bias_correction2 = 1 - beta2 ** step
@@ -84,11 +90,14 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             max_exp_avg_sq = state["max_exp_avg_sq"].data
             xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-            denom = xp.sqrt(max_exp_avg_sq) / bias_correction2_sqrt
+            denom = xp.sqrt(max_exp_avg_sq)
         else:
-            denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt
+            denom = xp.sqrt(exp_avg_sq)
+        denom /= bias_correction2_sqrt
         denom += eps
-        p += -step_size * exp_avg / denom
+        update = -step_size * exp_avg
+        update /= denom
+        p += update
 
 
 class AdamW(Adam):

@@ -1,0 +1,9 @@
+"""Speed of minigan against PyTorch on the same work, printed as ratios.
+
+    python -m benchmarks cpu            # GEMM rate, DCGAN's conv layers, one DCGAN training step
+
+Every number is measured in one run, minigan and torch interleaved (call A,
+call B, call A, ...), so a machine that gets busier halfway slows both; each
+ratio is the median over repeats of minigan's time / torch's time, and a ratio
+below 1 means minigan is faster.
+"""

@@ -1,0 +1,20 @@
+"""The CPU benchmark times the same work in both frameworks: a small run of its pieces."""
+import numpy as np
+
+from benchmarks.dcgan import Twins, layers
+
+
+def test_dcgan_layers_chain_from_latent_to_image_and_back_to_a_logit():
+    for size in (32, 64):
+        g = [l for l in layers(size) if l.transposed]
+        d = [l for l in layers(size) if not l.transposed]
+        assert (g[0].in_size, g[-1].out_size, g[-1].cout) == (1, size, 3)
+        assert (d[0].in_size, d[-1].out_size, d[-1].cout) == (size, 1, 1)
+        for net in (g, d):
+            assert all(a.out_size == b.in_size and a.cout == b.cin for a, b in zip(net, net[1:]))
+
+
+def test_minigan_and_torch_training_steps_agree_over_two_steps():
+    twins = Twins(image_size=32, batch_size=4)
+    for _ in range(2):  # the second step also checks that Adam and the running stats moved alike
+        np.testing.assert_allclose(twins.minigan_step(), twins.torch_step(), rtol=1e-3, atol=1e-4)
