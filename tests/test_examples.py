@@ -61,3 +61,121 @@ def test_gan_example_resumed_run_equals_uninterrupted_run(tmp_path):
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
     history = [json.loads((d / "metrics.json").read_text())["steps"] for d in (once, twice)]
     assert history == [12, 12]
+
+
+@pytest.mark.parametrize("data", ["lfw", "digits"])
+def test_pca_example_writes_the_contract_files(tmp_path, data):
+    metrics = run("pca", tmp_path, "--data", data, "--steps", 6)
+    for f in CONTRACT + ["samples.npz", "eigenfaces.png"]:
+        assert (tmp_path / f).stat().st_size > 0, f
+    assert metrics["steps"] == 6 == metrics["components_walked"]
+    x = np.load(tmp_path / "samples.npz")["x"]
+    assert x.shape == ((1000, 1, 25, 25) if data == "lfw" else (1000, 1, 8, 8)) and x.dtype == np.float32
+    assert x.min() >= -1 and x.max() <= 1
+    errors = list(metrics["train_mse_by_k"].values())
+    assert errors == sorted(errors, reverse=True)  # more components, smaller error
+
+
+def test_pca_example_resumed_run_equals_uninterrupted_run(tmp_path):
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    run("pca", once, "--steps", 8, "--checkpoint-every", 3)
+    run("pca", twice, "--steps", 4, "--checkpoint-every", 3)
+    run("pca", twice, "--steps", 8, "--checkpoint-every", 3, "--resume")
+    a, b = params(once, "pca"), params(twice, "pca")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    ha, hb = (load_checkpoint(os.path.join(d, "checkpoint.safetensors"))["history"] for d in (once, twice))
+    for k in ha:
+        np.testing.assert_array_equal(ha[k], hb[k], err_msg=k)
+
+
+def test_vae_example_writes_the_contract_files(tmp_path):
+    metrics = run("vae", tmp_path, "--steps", 5, "--batch-size", 32, "--hidden", 32)
+    for f in CONTRACT + ["samples.npz", "interpolation.png", "attribute.png"]:
+        assert (tmp_path / f).stat().st_size > 0, f
+    x = np.load(tmp_path / "samples.npz")["x"]
+    assert x.shape == (1000, 1, 8, 8) and x.dtype == np.float32
+    assert x.min() >= -1 and x.max() <= 1
+    # both are lower bounds on log p(x) of 64 binary pixels; the K = 100 one is the tighter
+    assert -64 * np.log(2) * 1.5 < metrics["test_elbo_nats"] <= metrics["test_log_px_iw100_nats"] + 1e-3 < 0
+
+
+def test_vae_example_resumed_run_equals_uninterrupted_run(tmp_path):
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    args = ("--batch-size", 16, "--hidden", 32, "--checkpoint-every", 3)
+    run("vae", once, "--steps", 8, *args)
+    run("vae", twice, "--steps", 4, *args)
+    run("vae", twice, "--steps", 8, *args, "--resume")
+    a, b = params(once, "vae"), params(twice, "vae")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    once_metrics, twice_metrics = (json.loads((d / "metrics.json").read_text()) for d in (once, twice))
+    assert once_metrics["test_elbo_nats"] == twice_metrics["test_elbo_nats"]
+
+
+def test_cgan_example_writes_the_contract_files(tmp_path):
+    metrics = run("cgan", tmp_path, "--steps", 3, "--batch-size", 16)
+    for f in CONTRACT + ["samples.npz"]:
+        assert (tmp_path / f).stat().st_size > 0, f
+    assert metrics["steps"] == 3 and 0 <= metrics["accuracy"] <= 1
+    samples = np.load(tmp_path / "samples.npz")
+    x, y = samples["x"], samples["y"]
+    assert x.shape == (1000, 1, 8, 8) and x.dtype == np.float32 and x.min() >= -1 and x.max() <= 1
+    assert y.shape == (1000,) and np.bincount(y).tolist() == [100] * 10  # every label equally often
+
+
+def test_cgan_example_resumed_run_equals_uninterrupted_run(tmp_path):
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    run("cgan", once, "--steps", 6, "--batch-size", 16)
+    run("cgan", twice, "--steps", 3, "--batch-size", 16)
+    run("cgan", twice, "--steps", 6, "--batch-size", 16, "--resume")
+    for module in ["generator", "discriminator"]:
+        a, b = params(once, module), params(twice, module)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+
+
+@pytest.mark.parametrize("model", ["linear", "bottleneck", "sparse", "denoising"])
+def test_autoencoder_example_writes_the_contract_files(tmp_path, model):
+    metrics = run("autoencoder", tmp_path, "--model", model, "--steps", 5, "--batch-size", 16)
+    for f in CONTRACT:
+        assert (tmp_path / f).stat().st_size > 0, f
+    assert metrics["steps"] == 5 and metrics["model"] == model
+    if model == "linear":
+        angles = metrics["principal_angles_to_pca_deg"]
+        assert len(angles) == 10 and all(0 <= a <= 90 for a in angles)
+    if model == "denoising":
+        assert metrics["test_mse_noisy_input"] > 0
+
+
+def test_autoencoder_example_resumed_run_equals_uninterrupted_run(tmp_path):
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    args = ("--model", "denoising", "--batch-size", 8, "--checkpoint-every", 3)
+    run("autoencoder", once, "--steps", 7, *args)
+    run("autoencoder", twice, "--steps", 4, *args)
+    run("autoencoder", twice, "--steps", 7, *args, "--resume")
+    a, b = params(once, "autoencoder"), params(twice, "autoencoder")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_infogan_example_writes_the_contract_files(tmp_path):
+    metrics = run("infogan", tmp_path, "--steps", 3, "--batch-size", 16)
+    for f in CONTRACT + ["samples.npz", "code_continuous_1.png", "code_continuous_2.png"]:
+        assert (tmp_path / f).stat().st_size > 0, f
+    assert metrics["steps"] == 3 and 0.1 <= metrics["purity"] <= 1 and len(metrics["code_to_class"]) == 10
+    samples = np.load(tmp_path / "samples.npz")
+    x, y = samples["x"], samples["y"]
+    assert x.shape == (1000, 1, 8, 8) and x.dtype == np.float32 and x.min() >= -1 and x.max() <= 1
+    assert np.bincount(y).tolist() == [100] * 10  # every categorical code equally often
+
+
+def test_infogan_example_resumed_run_equals_uninterrupted_run(tmp_path):
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    run("infogan", once, "--steps", 6, "--batch-size", 16)
+    run("infogan", twice, "--steps", 3, "--batch-size", 16)
+    run("infogan", twice, "--steps", 6, "--batch-size", 16, "--resume")
+    for module in ["generator", "discriminator"]:
+        a, b = params(once, module), params(twice, module)
+        for k in a:  # parameters and batch-norm statistics
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
