@@ -94,7 +94,30 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    if backend.kernels_enabled(input.data):  # one Triton pass: kernels/bias_act.py
+        from kernels.ops import BiasLeakyReLU
+        return BiasLeakyReLU(negative_slope, 1.0)(input)
     return LeakyReLU(negative_slope)(input)
+
+
+def fused_leaky_relu(input, bias=None, negative_slope=0.2, scale=2 ** 0.5):
+    """StyleGAN2's bias + leaky ReLU + gain: scale * leaky_relu(input + bias, negative_slope).
+
+    ``bias`` has one value per channel (dim 1). The gain sqrt(2) keeps the
+    activations' second moment through the leaky ReLU (Karras et al. 2020, the
+    equalized learning rate's companion). Where kernels run it is one Triton pass
+    over the data (kernels/bias_act.py); this composite is its reference.
+    """
+    if bias is not None and (input.ndim < 2 or tuple(bias.shape) != (input.shape[1],)):
+        raise RuntimeError(f"fused_leaky_relu: bias of shape {tuple(bias.shape)} must have one value per "
+                           f"channel (dim 1) of input of shape {tuple(input.shape)}")
+    if backend.kernels_enabled(input.data, None if bias is None else bias.data):
+        from kernels.ops import BiasLeakyReLU
+        return BiasLeakyReLU(negative_slope, scale)(input, *([] if bias is None else [bias]))
+    if bias is not None:
+        from .shape import reshape
+        input = input + reshape(bias, (1, -1) + (1,) * (input.ndim - 2))
+    return LeakyReLU(negative_slope)(input) * scale
 
 
 def tanh(input):
@@ -148,8 +171,8 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
     return clamp(input, min_val, max_val)
 
 
-__all__ = ["relu", "leaky_relu", "tanh", "sigmoid", "softplus", "logsigmoid", "log_softmax",
-           "softmax", "silu", "hardtanh"]
+__all__ = ["relu", "leaky_relu", "fused_leaky_relu", "tanh", "sigmoid", "softplus", "logsigmoid",
+           "log_softmax", "softmax", "silu", "hardtanh"]
 
 
 def prelu(input, weight):

@@ -335,6 +335,11 @@ class Conv2dFunction(Function):
 
     def forward(self, x, w, b=None):
         _same_dtype("conv2d", x, w, b)
+        if backend.kernels_enabled(x, w, b):  # Triton implicit GEMM, no im2col: kernels/conv.py
+            from kernels.conv import conv2d_forward
+            self.cols = self.saved_cols = None
+            out_hw = self.out_hw or self.geo.out_size(x.shape[2:], w.shape[2:])
+            return conv2d_forward(x, w, b, self.geo, out_hw)
         xp = backend.get_array_module(x, w)
         kernel_hw = w.shape[2:]
         out_hw = self.out_hw or self.geo.out_size(x.shape[2:], kernel_hw)
@@ -363,6 +368,9 @@ class Conv2dGradInput(Function):
 
     def forward(self, w, gy, b=None):
         _same_dtype("conv2d input gradient", w, gy, b)
+        if backend.kernels_enabled(w, gy, b):  # Triton, by stride phase: kernels/conv.py
+            from kernels.conv import conv2d_input_grad
+            return conv2d_input_grad(w, gy, b, self.geo, self.x_shape)
         xp = backend.get_array_module(w, gy)
         g, kernel_hw, out_hw = self.geo.groups, w.shape[2:], gy.shape[2:]
         tap_major = not _col2im_channels_last(self.x_shape[1], out_hw)
@@ -392,6 +400,10 @@ class Conv2dGradWeight(Function):
 
     def forward(self, x, gy):
         _same_dtype("conv2d weight gradient", x, gy)
+        if backend.kernels_enabled(x, gy):  # Triton, split-K: kernels/conv.py
+            from kernels.conv import conv2d_weight_grad
+            self.cols = None
+            return conv2d_weight_grad(x, gy, self.geo, self.w_shape)
         xp = backend.get_array_module(x, gy)
         g = self.geo.groups
         cols = self.cols if self.cols is not None else _im2col(

@@ -193,6 +193,14 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                     ("running_var", running_var)):
         _check_channels(t, name, c, x, "instance_norm")
     shape = (1, c) + (1,) * (x.ndim - 2)
+    if use_input_stats and backend.kernels_enabled(*(t.data for t in (x, weight, bias) if t is not None)):
+        from kernels.ops import instance_norm as fused  # one Triton kernel: kernels/norm.py
+        y, mu, var = fused(x, weight, bias, eps)
+        n = int(np.prod(x.shape[2:]))
+        with no_grad():
+            _update_running(running_mean, mu.mean(axis=0), momentum)
+            _update_running(running_var, (var * (n / (n - 1))).mean(axis=0), momentum)
+        return y
     if use_input_stats:
         axes = tuple(range(2, x.ndim))
         mu, centered, var = _moments(x, axes)
@@ -281,6 +289,9 @@ def adain(x, style_scale, style_bias, eps=1e-5):
             raise RuntimeError(f"adain: {name} must have shape (N, C) = {_shape_str((n, c))} for x of "
                                f"shape {_shape_str(x.shape)}, got {_shape_str(t.shape)}")
     _check_spatial(x, "adain", "x")
+    if backend.kernels_enabled(x.data, style_scale.data, style_bias.data):
+        from kernels.ops import adain as fused  # one Triton kernel: kernels/norm.py
+        return fused(x, style_scale, style_bias, eps)
     shape = (n, c) + (1,) * (x.ndim - 2)
     _, centered, var = _moments(x, tuple(range(2, x.ndim)))
     return centered / sqrt(var + eps) * reshape(style_scale, shape) + reshape(style_bias, shape)

@@ -1,0 +1,15 @@
+"""Triton kernels for minigan's hot ops, one file per op family.
+
+    bridge.py     arrays -> torch tensors (zero-copy), launches on CuPy's stream or the interpreter
+    bias_act.py   bias + leaky ReLU (StyleGAN2's fused_leaky_relu), forward and backward
+    norm.py       instance norm and AdaIN, forward and backward (one kernel family)
+    conv.py       conv2d as an implicit GEMM, its dgrad (by stride phase) and wgrad (split-K);
+                  conv_transpose2d is the dgrad with a bias
+    ops.py        the minigan Functions built on them (what minigan.functional dispatches to)
+    benchmark.py  times each kernel against the CuPy op and torch (GPU): the headers' numbers
+
+minigan uses them on CuPy arrays unless ``MINIGAN_KERNELS=0``, and on NumPy arrays
+under Triton's interpreter (``TRITON_INTERPRET=1 MINIGAN_KERNELS=1``); see
+``minigan.backend.kernels_enabled``. Each kernel file opens with its tiling, the
+bytes and flops of a typical shape, and its measured times.
+"""

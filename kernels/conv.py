@@ -1,0 +1,306 @@
+"""conv2d as an implicit GEMM, and its input gradient (dgrad) and weight gradient (wgrad).
+
+A convolution is one matrix product per group (``minigan.functional.conv``
+builds it with im2col): rows are output pixels (n, oh, ow), columns output
+channels, and the inner dimension K runs over the taps (c, i, j) of the filter:
+
+    forward  y[(n,oh,ow), o]  = sum_(c,i,j)  x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] * W[o, c, i, j]
+    dgrad    gx[(n,h,w), c]   = sum_(o,i,j)  gy[n, o, (h + ph - i*dh) / sh, ...] * W[o, c, i, j]
+    wgrad    gW[o, (c,i,j)]   = sum_(n,oh,ow) gy[n, o, oh, ow] * x[n, c, oh*sh - ph + i*dh, ...]
+
+*Implicit*: no im2col matrix is ever stored. Each program owns a BLOCK_M x
+BLOCK_N tile of the result and walks K in steps of BLOCK_K, computing for each
+step the addresses of the receptive-field values it needs (zero where they
+fall in the padding) and loading them straight into registers for ``tl.dot``.
+
+Strided dgrad is decomposed by *stride phase* instead of inserting zeros: the
+output rows h with the same (h + ph) mod sh see the same taps i (those with
+i*dh = h + ph mod sh), so for each of the sh*sw phases the launcher finds that
+arithmetic progression of taps on the host and launches one dense GEMM over
+the phase's pixels and taps only; no multiply by an inserted zero. A phase that
+no tap reaches gets gx = 0 (its GEMM has K = 0). ``conv_transpose2d`` is this
+dgrad with a bias (its forward is conv2d's input gradient), and its backward
+is the other two kernels, as in ``minigan.functional.conv``.
+
+wgrad reduces over all N*OH*OW pixels, and its result is small (O x C*kh*kw):
+few tiles, a long K. The pixels are split into SPLIT chunks (one program each)
+whose partial products land in a float32 buffer summed afterwards (split-K),
+so a small layer still fills the GPU, and the sum is deterministic (no atomics).
+
+Accumulation is float32 (float64 for float64 data). float32 products use TF32
+tensor cores on the GPU, as torch's cuDNN convolutions do by default
+(``MINIGAN_TF32=0`` for full float32); the interpreter computes in float32.
+
+The reference is the NumPy op each replaces: ``Conv2dFunction``,
+``Conv2dGradInput`` and ``Conv2dGradWeight`` in ``minigan.functional.conv``.
+
+Typical shape: a 3x3 layer, x (16, 256, 32, 32) -> y (16, 256, 32, 32), stride 1, padding 1, float32.
+    forward  reads x 16.8 MB + W 2.4 MB, writes y 16.8 MB:   36 MB, 19.3 GFLOP (2 N OH OW O C 9)
+    dgrad    reads gy + W, writes gx:                          36 MB, 19.3 GFLOP
+    wgrad    reads x + gy, writes gW (+ split-K partials):     36 MB, 19.3 GFLOP
+    roofline on an H100 (~400 TFLOP/s dense TF32): ~0.05 ms each; compute-bound
+    measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
+"""
+import math
+import os
+
+import numpy as np
+import triton
+import triton.language as tl
+
+from .bridge import cdiv, launch, next_power_of_2, nonnegative_strides, xp_of
+
+TARGET_PROGRAMS = 264  # about two waves on an H100's 132 SMs: what split-K aims for
+
+
+@triton.jit
+def conv2d_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,
+                          N, H, W, OH, OW, CG, OG,
+                          sxn, sxc, sxh, sxw, swo, swc, swh, sww, syn, syc, syh, syw,
+                          KH, KW, SH, SW, PH, PW, DH, DW,
+                          HAS_BIAS: tl.constexpr, ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    pid_m, pid_n, g = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    acc_ty = tl.float64 if ACC_FP64 else tl.float32
+    # rows: output pixels (n, oh, ow); columns: the output channels of group g
+    pix = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    pix_ok = pix < N * OH * OW
+    n, ohw = pix // (OH * OW), pix % (OH * OW)
+    oh, ow = ohw // OW, ohw % OW
+    o = g * OG + pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    o_ok = o < (g + 1) * OG
+    x_rows = x_ptr + n.to(tl.int64) * sxn
+    top, left = oh * SH - PH, ow * SW - PW
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_ty)
+    taps = KH * KW
+    for k0 in range(0, CG * taps, BLOCK_K):
+        # K index k = (c, i, j): input channel c of the group, filter tap (i, j)
+        k = k0 + tl.arange(0, BLOCK_K)
+        k_ok = k < CG * taps
+        c, tap = k // taps, k % taps
+        i, j = tap // KW, tap % KW
+        ih = top[:, None] + (i * DH)[None, :]
+        iw = left[:, None] + (j * DW)[None, :]
+        inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)  # outside is the zero padding
+        a = tl.load(x_rows[:, None] + ((g * CG + c) * sxc)[None, :] + ih * sxh + iw * sxw,
+                    mask=pix_ok[:, None] & k_ok[None, :] & inside, other=0)
+        b = tl.load(w_ptr + (c * swc + i * swh + j * sww)[:, None] + (o * swo)[None, :],
+                    mask=k_ok[:, None] & o_ok[None, :], other=0)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc_ty)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + o, mask=o_ok, other=0).to(acc_ty)[None, :]
+    y_rows = n.to(tl.int64) * syn + oh * syh + ow * syw
+    tl.store(y_ptr + y_rows[:, None] + (o * syc)[None, :], acc.to(y_ptr.dtype.element_ty),
+             mask=pix_ok[:, None] & o_ok[None, :])
+
+
+@triton.jit
+def conv2d_input_grad_kernel(gy_ptr, w_ptr, bias_ptr, gx_ptr,
+                             N, OH, OW, CG, OG,
+                             sgn, sgc, sgh, sgw, swo, swc, swh, sww, sxn, sxc, sxh, sxw,
+                             H0, W0, TH, TW, SH, SW, OH0, OW0, I0, J0, TSH, TSW, TKH, TKW, DOH, DOW,
+                             HAS_BIAS: tl.constexpr, ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
+                             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    # one stride phase: pixels h = H0 + th*SH (th < TH), taps i = I0 + ti*TSH (ti < TKH),
+    # and the output row each pair reads, oh = OH0 + th - ti*DOH (exact: no division here)
+    pid_m, pid_n, g = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    acc_ty = tl.float64 if ACC_FP64 else tl.float32
+    pix = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    pix_ok = pix < N * TH * TW
+    n, t = pix // (TH * TW), pix % (TH * TW)
+    th, tw = t // TW, t % TW
+    c_in_group = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)  # W's dim 1; the input channel is g CG + that
+    c = g * CG + c_in_group
+    c_ok = c_in_group < CG
+    gy_rows = gy_ptr + n.to(tl.int64) * sgn
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_ty)
+    taps = TKH * TKW
+    for k0 in range(0, OG * taps, BLOCK_K):
+        # K index k = (o, ti, tj): output channel o of the group, the phase's tap (ti, tj)
+        k = k0 + tl.arange(0, BLOCK_K)
+        k_ok = k < OG * taps
+        o, tap = g * OG + k // taps, k % taps
+        ti, tj = tap // TKW, tap % TKW
+        oh = (OH0 + th)[:, None] - (ti * DOH)[None, :]
+        ow = (OW0 + tw)[:, None] - (tj * DOW)[None, :]
+        inside = (oh >= 0) & (oh < OH) & (ow >= 0) & (ow < OW)
+        a = tl.load(gy_rows[:, None] + (o * sgc)[None, :] + oh * sgh + ow * sgw,
+                    mask=pix_ok[:, None] & k_ok[None, :] & inside, other=0)
+        i, j = I0 + ti * TSH, J0 + tj * TSW
+        b = tl.load(w_ptr + (o * swo + i * swh + j * sww)[:, None] + (c_in_group * swc)[None, :],
+                    mask=k_ok[:, None] & c_ok[None, :], other=0)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc_ty)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + c, mask=c_ok, other=0).to(acc_ty)[None, :]
+    x_rows = n.to(tl.int64) * sxn + (H0 + th * SH) * sxh + (W0 + tw * SW) * sxw
+    tl.store(gx_ptr + x_rows[:, None] + (c * sxc)[None, :], acc.to(gx_ptr.dtype.element_ty),
+             mask=pix_ok[:, None] & c_ok[None, :])
+
+
+@triton.jit
+def conv2d_weight_grad_kernel(x_ptr, gy_ptr, part_ptr,
+                              N, H, W, OH, OW, CG, OG, SPLIT, CHUNK,
+                              sxn, sxc, sxh, sxw, sgn, sgc, sgh, sgw,
+                              KH, KW, SH, SW, PH, PW, DH, DW,
+                              ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
+                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    # rows: output channels o; columns: filter entries (c, i, j); K: this program's chunk of pixels
+    pid_m, pid_n, pid_z = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    g, split = pid_z // SPLIT, pid_z % SPLIT
+    acc_ty = tl.float64 if ACC_FP64 else tl.float32
+    o = g * OG + pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    o_ok = o < (g + 1) * OG
+    taps = KH * KW
+    q = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    q_ok = q < CG * taps
+    c, tap = g * CG + q // taps, q % taps
+    i, j = tap // KW, tap % KW
+    start = split * CHUNK
+    stop = tl.minimum(start + CHUNK, N * OH * OW)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_ty)
+    for p0 in range(start, stop, BLOCK_K):
+        p = p0 + tl.arange(0, BLOCK_K)
+        p_ok = p < stop
+        n, ohw = p // (OH * OW), p % (OH * OW)
+        oh, ow = ohw // OW, ohw % OW
+        n64 = n.to(tl.int64)
+        a = tl.load(gy_ptr + (n64 * sgn + oh * sgh + ow * sgw)[None, :] + (o * sgc)[:, None],
+                    mask=o_ok[:, None] & p_ok[None, :], other=0)
+        ih = (oh * SH - PH)[:, None] + (i * DH)[None, :]
+        iw = (ow * SW - PW)[:, None] + (j * DW)[None, :]
+        inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        b = tl.load(x_ptr + (n64 * sxn)[:, None] + (c * sxc)[None, :] + ih * sxh + iw * sxw,
+                    mask=p_ok[:, None] & q_ok[None, :] & inside, other=0)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc_ty)
+    # partial sums of chunk `split` go to part[split, o, q], part of shape (SPLIT, groups * OG, CG*KH*KW)
+    row = split.to(tl.int64) * (tl.num_programs(2) // SPLIT) * OG + o
+    out = part_ptr + row[:, None] * (CG * taps) + q[None, :]
+    tl.store(out, acc, mask=o_ok[:, None] & q_ok[None, :])
+
+
+# ---------------------------------------------------------------- launchers
+
+
+def _precision(dtype):
+    if dtype == np.float32 and os.environ.get("MINIGAN_TF32", "1") != "0":
+        return "tf32"
+    return "ieee"
+
+
+def _elements(a):
+    """Strides in elements (NumPy and CuPy give bytes)."""
+    return tuple(s // a.itemsize for s in a.strides)
+
+
+def _block(size, lo=16, hi=64):
+    return min(max(next_power_of_2(size), lo), hi)
+
+
+def _blocks(dtype, m, n, k):
+    """Tile sizes: 64 x 64 x 32 (32 x 32 x 16 for float64, whose tiles are twice the bytes),
+    narrowed to small N and K; tl.dot needs every side >= 16."""
+    wide = dtype != np.float64
+    return (_block(m, 16, 64 if wide else 32), _block(n, 16, 64 if wide else 32),
+            _block(k, 16, 32 if wide else 16))
+
+
+def _acc_dtype(dtype):
+    return np.float64 if dtype == np.float64 else np.float32
+
+
+def conv2d_forward(x, w, bias, geo, out_hw):
+    """y = conv2d(x, W) + b on arrays: x (N, C, H, W), W (O, C/groups, kh, kw), any strides."""
+    xp = xp_of(x)
+    x, w = nonnegative_strides(x), nonnegative_strides(w)
+    n, _, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    g = geo.groups
+    og = o // g
+    oh, ow = out_hw
+    y = xp.empty((n, o, oh, ow), x.dtype)
+    bm, bn, bk = _blocks(x.dtype, n * oh * ow, og, cg * kh * kw)
+    launch(conv2d_forward_kernel, (cdiv(n * oh * ow, bm), cdiv(og, bn), g),
+           dict(x_ptr=x, w_ptr=w, bias_ptr=w if bias is None else bias, y_ptr=y,
+                N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
+                **_named("sx", _elements(x)), **_named("sw", _elements(w), "ochw"),
+                **_named("sy", _elements(y)),
+                KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
+                DH=geo.dilation[0], DW=geo.dilation[1]),
+           dict(HAS_BIAS=bias is not None, ACC_FP64=x.dtype == np.float64,
+                PRECISION=_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk))
+    return y
+
+
+def _named(prefix, strides, axes="nchw"):
+    return {prefix + a: s for a, s in zip(axes, strides)}
+
+
+def _phases(size, stride, pad, dilation, kernel):
+    """For each stride phase r of one dim: (first pixel, pixel count, first tap, tap step,
+    tap count, output index of the first pixel at the first tap, output step per tap)."""
+    step = stride // math.gcd(stride, dilation)
+    phases = []
+    for r in range(stride):
+        first = (r - pad) % stride  # the first pixel h >= 0 with (h + pad) mod stride = r
+        count = cdiv(size - first, stride) if first < size else 0
+        taps = [i for i in range(kernel) if (i * dilation - r) % stride == 0]
+        i0 = taps[0] if taps else 0
+        phases.append((first, count, i0, step, len(taps),
+                       (first + pad - i0 * dilation) // stride, step * dilation // stride))
+    return phases
+
+
+def conv2d_input_grad(w, gy, bias, geo, x_shape):
+    """gx = dgrad(W, gy) (+ b): the input gradient of a convolution of an input of shape ``x_shape``."""
+    xp = xp_of(gy)
+    w, gy = nonnegative_strides(w), nonnegative_strides(gy)
+    n, c, h, wd = x_shape
+    o, cg, kh, kw = w.shape
+    g = geo.groups
+    og = o // g
+    oh, ow = gy.shape[2:]
+    gx = xp.empty(tuple(x_shape), gy.dtype)
+    sh, sw = geo.stride
+    dh, dw = geo.dilation
+    common = dict(gy_ptr=gy, w_ptr=w, bias_ptr=w if bias is None else bias, gx_ptr=gx,
+                  N=n, OH=oh, OW=ow, CG=cg, OG=og,
+                  **_named("sg", _elements(gy)), **_named("sw", _elements(w), "ochw"),
+                  **_named("sx", _elements(gx)))
+    for h0, th, i0, tsh, tkh, oh0, doh in _phases(h, sh, geo.pads[0], dh, kh):
+        for w0, tw, j0, tsw, tkw, ow0, dow in _phases(wd, sw, geo.pads[2], dw, kw):
+            bm, bn, bk = _blocks(gy.dtype, n * th * tw, cg, og * tkh * tkw)
+            launch(conv2d_input_grad_kernel, (cdiv(n * th * tw, bm), cdiv(cg, bn), g),
+                   dict(common, H0=h0, W0=w0, TH=th, TW=tw, SH=sh, SW=sw, OH0=oh0, OW0=ow0,
+                        I0=i0, J0=j0, TSH=tsh, TSW=tsw, TKH=tkh, TKW=tkw, DOH=doh, DOW=dow),
+                   dict(HAS_BIAS=bias is not None, ACC_FP64=gy.dtype == np.float64,
+                        PRECISION=_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk))
+    return gx
+
+
+def conv2d_weight_grad(x, gy, geo, w_shape):
+    """gW = wgrad(x, gy): the weight gradient of a convolution with weights of shape ``w_shape``."""
+    xp = xp_of(x)
+    x, gy = nonnegative_strides(x), nonnegative_strides(gy)
+    n, _, h, wd = x.shape
+    o, cg, kh, kw = w_shape
+    g = geo.groups
+    og = o // g
+    oh, ow = gy.shape[2:]
+    pixels = n * oh * ow
+    if pixels == 0:
+        return xp.zeros(w_shape, x.dtype)
+    bm, bn, bk = _blocks(x.dtype, og, cg * kh * kw, pixels)
+    tiles = cdiv(og, bm) * cdiv(cg * kh * kw, bn) * g
+    split = max(1, min(TARGET_PROGRAMS // tiles, cdiv(pixels, bk * 8)))  # each chunk >= 8 K steps
+    chunk = cdiv(cdiv(pixels, split), bk) * bk
+    split = cdiv(pixels, chunk)
+    part = xp.empty((split, o, cg * kh * kw), _acc_dtype(x.dtype))
+    launch(conv2d_weight_grad_kernel, (cdiv(og, bm), cdiv(cg * kh * kw, bn), g * split),
+           dict(x_ptr=x, gy_ptr=gy, part_ptr=part, N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
+                SPLIT=split, CHUNK=chunk, **_named("sx", _elements(x)), **_named("sg", _elements(gy)),
+                KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
+                DH=geo.dilation[0], DW=geo.dilation[1]),
+           dict(ACC_FP64=x.dtype == np.float64, PRECISION=_precision(x.dtype),
+                BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk))
+    gw = part[0] if split == 1 else part.sum(axis=0)
+    return gw.reshape(w_shape).astype(x.dtype, copy=False)

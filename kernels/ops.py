@@ -1,0 +1,124 @@
+"""minigan Functions whose forward and backward run the kernels: what minigan.functional dispatches to.
+
+Second derivatives (the gradient penalties of WGAN-GP and R1) must stay exact
+through a kernel, so each backward is itself differentiable:
+
+    BiasLeakyReLU      x, b  ->  y           backward: BiasLeakyReLUGrad(gy), and its sum for b
+    BiasLeakyReLUGrad  gy    ->  gx          backward: BiasLeakyReLUGrad(ggx): the op is linear in gy,
+                                             and its slope mask is constant in x (zero curvature a.e.)
+    Normalize          x, scale, shift -> y  backward: the fused kernel when no graph is recorded;
+                                             while one is (create_graph=True), the same closed form
+                                             in Tensor ops, which the engine differentiates again
+
+The norm's backward is a function of x through the statistics, so its own
+derivative is not a kernel of its own: like ``BatchNormTraining`` it rebuilds the
+closed form from x with Tensor ops when a graph is being recorded. The
+convolutions need nothing here: their three Functions (``minigan.functional.conv``)
+already differentiate into each other, and each forward dispatches to its kernel.
+"""
+from minigan.autograd import Function, Tensor, is_grad_enabled
+
+from . import bias_act, norm
+
+
+# ---------------------------------------------------------------- bias + leaky ReLU
+
+
+class BiasLeakyReLU(Function):
+    """y = gain * leaky_relu(x + b): inputs x, or x and b (C,) added along dim 1."""
+
+    def __init__(self, negative_slope, gain):
+        self.slope, self.gain = negative_slope, gain
+
+    def forward(self, x, bias=None):
+        return bias_act.bias_leaky_relu(x, bias, self.slope, self.gain)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        bias = self.inputs[1].data if len(self.inputs) > 1 else None
+        gx = BiasLeakyReLUGrad(self.slope, self.gain, x, bias)(gy)
+        if bias is None:
+            return gx
+        gb = gx.sum((0,) + tuple(range(2, x.ndim))) if self.needs_input_grad[1] else None
+        return gx, gb
+
+
+class BiasLeakyReLUGrad(Function):
+    """gx = gain * gy * slope(x + b): linear in gy, with x and b held as constants."""
+
+    def __init__(self, negative_slope, gain, x, bias):
+        self.slope, self.gain = negative_slope, gain
+        self.saved_x, self.saved_bias = x, bias
+
+    def forward(self, gy):
+        return bias_act.bias_leaky_relu_grad(gy, self.saved_x, self.saved_bias, self.slope, self.gain)
+
+    def backward(self, ggx):
+        return BiasLeakyReLUGrad(self.slope, self.gain, self.saved_x, self.saved_bias)(ggx)
+
+
+# ---------------------------------------------------------------- instance norm and AdaIN
+
+
+class Normalize(Function):
+    """y = (x - mean) / sqrt(var + eps) * scale + shift, statistics per sample and channel.
+
+    Inputs: x, then scale and shift where given: (C,) for instance norm's affine,
+    (N, C) for AdaIN's style (``per_sample``).
+    """
+
+    def __init__(self, eps, per_sample, has_scale, has_shift):
+        self.eps, self.per_sample = eps, per_sample
+        self.has_scale, self.has_shift = has_scale, has_shift
+
+    def forward(self, x, *affine):
+        scale = affine[0] if self.has_scale else None
+        shift = affine[-1] if self.has_shift else None
+        y, self.saved_mean, self.saved_var = norm.norm_forward(x, scale, shift, self.eps)
+        return y
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        scale = self.inputs[1] if self.has_scale else None
+        if is_grad_enabled():  # recording a graph: the closed form as functions of x
+            gx, g_scale, g_shift = self._closed_form(x, gy, scale)
+        else:
+            gx, g_scale, g_shift = norm.norm_backward(
+                x.data, gy.data, None if scale is None else scale.data,
+                self.saved_mean, self.saved_var, self.eps)
+            gx = Tensor(gx)
+            g_scale, g_shift = Tensor(g_scale.astype(x.dtype)), Tensor(g_shift.astype(x.dtype))
+        if not self.per_sample:  # instance norm's weight and bias are shared by the batch
+            g_scale, g_shift = g_scale.sum(0), g_shift.sum(0)
+        need = self.needs_input_grad
+        grads = [gx if need[0] else None]
+        if self.has_scale:
+            grads.append(g_scale if need[1] else None)
+        if self.has_shift:
+            grads.append(g_shift if need[-1] else None)
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+    def _closed_form(self, x, gy, scale):
+        """gx = rstd (g - mean(g) - x_hat mean(g x_hat)), g = gy * scale; the per-row sums."""
+        axes = tuple(range(2, x.ndim))
+        centered = x - x.mean(axes, keepdim=True)
+        rstd = ((centered * centered).mean(axes, keepdim=True) + self.eps).rsqrt()
+        x_hat = centered * rstd
+        g = gy
+        if scale is not None:
+            g = gy * scale.reshape(tuple(scale.shape) + (1,) * len(axes) if self.per_sample
+                                   else (1, -1) + (1,) * len(axes))
+        gx = rstd * (g - g.mean(axes, keepdim=True) - x_hat * (g * x_hat).mean(axes, keepdim=True))
+        return gx, (gy * x_hat).sum(axes), gy.sum(axes)
+
+
+def instance_norm(x, weight, bias, eps):
+    """Instance norm of Tensor x with an optional (C,) affine: y, and the statistics as (N, C) arrays."""
+    node = Normalize(eps, False, weight is not None, bias is not None)
+    y = node(x, *[t for t in (weight, bias) if t is not None])
+    return y, node.saved_mean, node.saved_var
+
+
+def adain(x, style_scale, style_bias, eps):
+    """StyleGAN's AdaIN of Tensor x with the style (N, C) scale and bias, in one kernel."""
+    return Normalize(eps, True, True, True)(x, style_scale, style_bias)

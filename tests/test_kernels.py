@@ -1,0 +1,470 @@
+"""The Triton kernels (kernels/) agree with the NumPy ops they replace, and compile for an H100.
+
+What each kernel-backed op must match, with kernels on against kernels off (the
+NumPy op, the reference): its output, its gradients (the kernels' backward), and
+its second derivatives (what a gradient penalty differentiates), on shapes and
+arguments drawn by hypothesis: odd sizes, strides 1-3, padding, dilation,
+groups, batch 1, long rows that take the norm's tiled path.
+
+This file runs three ways:
+
+    pytest tests/test_kernels.py
+        CI, no GPU. Compiles every kernel configuration the launchers choose for
+        sm_90 (no GPU needed), and runs the value tests below in a child pytest
+        under Triton's interpreter. A child, because the interpreter is chosen
+        when triton is imported, and the rest of the suite must not see it.
+    TRITON_INTERPRET=1 MINIGAN_KERNELS=1 pytest tests/test_kernels.py
+        The value tests under the interpreter, directly (what the child runs).
+    pytest -m gpu tests/test_kernels.py
+        The value tests natively on CuPy arrays against NumPy on the host, with
+        tolerances for the TF32 tensor cores the float32 convolutions use.
+"""
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+pytest.importorskip("triton", reason="the kernels need triton (Linux)")
+pytest.importorskip("torch", reason="the kernels launch through torch")
+
+import minigan as mg  # noqa: E402
+import minigan.functional as F  # noqa: E402
+from minigan import backend  # noqa: E402
+from minigan.functional.activation import fused_leaky_relu  # noqa: E402
+
+INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"
+DEVICE = "cpu" if INTERPRETER else "cuda"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def values(test):
+    """A value test: runs under the interpreter here, or natively where a GPU is (marked gpu)."""
+    return test if INTERPRETER else pytest.mark.gpu(test)
+
+
+fast = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+seeds = st.integers(0, 2**32 - 1)
+
+
+# ---------------------------------------------------------------- comparing kernels on and off
+
+
+@contextlib.contextmanager
+def kernels(on):
+    """Turn minigan's kernel dispatch on or off for the ops inside."""
+    previous = os.environ.get("MINIGAN_KERNELS")
+    os.environ["MINIGAN_KERNELS"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["MINIGAN_KERNELS"]
+        else:
+            os.environ["MINIGAN_KERNELS"] = previous
+
+
+def _host(t):
+    return None if t is None else mg.backend.to_device(t.data, "cpu")
+
+
+def _derivatives(op, arrays, device, seed, second):
+    """The output, d<y, u>/dx (no graph recorded: the kernels' own backward) and, with
+    ``second``, d<d<y, u>/dx, v>/d(x, u) (recorded: what a gradient penalty takes)."""
+    rng = np.random.default_rng(seed)
+    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    y = op(*xs)
+    u = mg.tensor(rng.standard_normal(y.shape).astype(arrays[0].dtype), device=device, requires_grad=True)
+    results = [_host(y)] + [_host(g) for g in mg.grad((y * u).sum(), xs, allow_unused=True)]
+    if second:
+        y = op(*xs)
+        gs = mg.grad((y * u).sum(), xs, create_graph=True, allow_unused=True)
+        vs = [mg.tensor(rng.standard_normal(a.shape).astype(a.dtype), device=device) for a in arrays]
+        penalty = sum((g * v).sum() for g, v in zip(gs, vs) if g is not None)
+        results += [_host(g) for g in mg.grad(penalty, xs + [u], allow_unused=True)]
+    return results
+
+
+def assert_kernels_match(op, arrays, seed=0, tol=None, second=True, tf32=False):
+    """``op`` with kernels on (on DEVICE) against kernels off (NumPy), to second order.
+
+    Errors are measured against the largest reference value, and at least 1 (the
+    inputs' scale): a sum of many products is only as exact as its largest terms,
+    and a derivative that cancels to ~0 (instance norm over 2 values) is all rounding.
+    """
+    dtype = arrays[0].dtype
+    if tol is None:
+        tol = {np.float64: 1e-10, np.float32: 1e-4, np.float16: 1e-2}[dtype.type]
+        if tf32 and dtype == np.float32 and not INTERPRETER and os.environ.get("MINIGAN_TF32") != "0":
+            tol = 2e-2  # TF32 keeps 10 bits of mantissa
+    with kernels(True):
+        got = _derivatives(op, arrays, DEVICE, seed, second)
+    with kernels(False):
+        want = _derivatives(op, arrays, "cpu", seed, second)
+    labels = ["output"] + [f"d/d input {i}" for i in range(len(arrays))]
+    labels += [f"d2/d input {i}" for i in range(len(arrays))] + ["d2/d grad_output"]
+    for label, g, w in zip(labels, got, want):
+        if g is None or w is None:
+            assert g is None or not np.any(g), f"{label}: the kernel gives a gradient where NumPy has none"
+            assert w is None or not np.any(w), f"{label}: NumPy gives a gradient where the kernel has none"
+            continue
+        assert g.shape == w.shape and g.dtype == w.dtype, f"{label}: {g.shape} {g.dtype} vs {w.shape} {w.dtype}"
+        scale = max(float(np.max(np.abs(w.astype(np.float64)), initial=0.0)), 1.0)
+        err = float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)), initial=0.0))
+        assert err <= tol * scale, f"{label}: max error {err:.3g} > {tol:.1g} x max |reference| {scale:.3g}"
+
+
+def _arrays(seed, dtype, *shapes):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+dtypes = st.sampled_from((np.float32, np.float64))
+
+
+def property_tests(examples, **strategies):
+    """Two value tests from one property: a quick run of ``examples`` drawn cases in the
+    default suite, and a long one (100) marked slow."""
+    def make(body):
+        quick = values(settings(fast, max_examples=examples)(given(**strategies)(body)))
+        long = values(pytest.mark.slow(settings(fast, max_examples=100)(given(**strategies)(body))))
+        return quick, long
+    return make
+
+
+# ---------------------------------------------------------------- 1. bias + leaky ReLU
+
+
+@property_tests(8, shape=st.lists(st.integers(1, 6), min_size=2, max_size=4), bias=st.booleans(),
+                slope=st.sampled_from((0.2, 0.01, 0.0, -0.5, 1.5)), gain=st.sampled_from((1.0, 2 ** 0.5)),
+                dtype=dtypes, seed=seeds)
+def fused_leaky_relu_matches_numpy(shape, bias, slope, gain, dtype, seed):
+    arrays = _arrays(seed, dtype, tuple(shape), *([(shape[1],)] if bias else []))
+    assert_kernels_match(lambda x, *b: fused_leaky_relu(x, *b, negative_slope=slope, scale=gain), arrays, seed)
+
+
+@property_tests(8, shape=st.lists(st.integers(1, 7), min_size=0, max_size=3), slope=st.sampled_from((0.2, 0.01)),
+                dtype=st.sampled_from((np.float16, np.float32, np.float64)), seed=seeds)
+def leaky_relu_matches_numpy(shape, slope, dtype, seed):
+    arrays = _arrays(seed, dtype, tuple(shape))
+    assert_kernels_match(lambda x: F.leaky_relu(x, slope), arrays, seed, second=dtype != np.float16)
+
+
+test_fused_leaky_relu_matches_numpy, test_fused_leaky_relu_matches_numpy_long = fused_leaky_relu_matches_numpy
+test_leaky_relu_matches_numpy, test_leaky_relu_matches_numpy_long = leaky_relu_matches_numpy
+
+
+# ---------------------------------------------------------------- 2, 3. instance norm, AdaIN
+
+
+@contextlib.contextmanager
+def _tiled_rows(tiled):
+    """Force the norm kernels' long-row path (tile by tile) on small rows."""
+    from kernels import norm
+    saved = norm.ONE_TILE_MAX, norm.TILE
+    if tiled:
+        norm.ONE_TILE_MAX, norm.TILE = 8, 16
+    try:
+        yield
+    finally:
+        norm.ONE_TILE_MAX, norm.TILE = saved
+
+
+@property_tests(8, n=st.integers(1, 3), c=st.integers(1, 4),
+                spatial=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+                affine=st.sampled_from(("none", "weight", "bias", "both")), tiled=st.booleans(), dtype=dtypes,
+                seed=seeds)
+def instance_norm_matches_numpy(n, c, spatial, affine, tiled, dtype, seed):
+    if np.prod(spatial) < 2:
+        spatial = spatial + [2]
+    shapes = [(n, c) + tuple(spatial)] + [(c,)] * {"none": 0, "weight": 1, "bias": 1, "both": 2}[affine]
+    arrays = _arrays(seed, dtype, *shapes)
+
+    def op(x, *p):
+        w = p[0] if affine in ("weight", "both") else None
+        b = p[-1] if affine in ("bias", "both") else None
+        return F.instance_norm(x, weight=w, bias=b)
+
+    with _tiled_rows(tiled):
+        assert_kernels_match(op, arrays, seed)
+
+
+STYLE_LAYOUTS = {  # the style (N, C) as the kernels may get it: a view with other strides
+    "contiguous": lambda s: s,
+    "channel_major": lambda s: s.transpose(0, 1).flatten().reshape((s.shape[1], s.shape[0])).transpose(0, 1),
+    "flipped": lambda s: F.flip(F.flip(s, 1) * 1.0, 1),
+}
+
+
+@property_tests(8, n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 9), w=st.integers(2, 9),
+                tiled=st.booleans(), layout=st.sampled_from(sorted(STYLE_LAYOUTS)), dtype=dtypes, seed=seeds)
+def adain_matches_numpy(n, c, h, w, tiled, layout, dtype, seed):
+    arrays = _arrays(seed, dtype, (n, c, h, w), (n, c), (n, c))
+    view = STYLE_LAYOUTS[layout]
+    with _tiled_rows(tiled):
+        assert_kernels_match(lambda x, s, b: F.adain(x, view(s), view(b)), arrays, seed)
+
+
+test_instance_norm_matches_numpy, test_instance_norm_matches_numpy_long = instance_norm_matches_numpy
+test_adain_matches_numpy, test_adain_matches_numpy_long = adain_matches_numpy
+
+
+@values
+def test_instance_norm_kernel_updates_the_running_statistics_as_numpy():
+    x = _arrays(0, np.float32, (3, 4, 5, 6))[0]
+    stats = {}
+    for on in (True, False):
+        device = DEVICE if on else "cpu"
+        mean, var = mg.zeros(4, device=device), mg.ones(4, device=device)
+        with kernels(on):
+            F.instance_norm(mg.tensor(x, device=device), mean, var, momentum=0.3)
+        stats[on] = _host(mean), _host(var)
+    for got, want in zip(stats[True], stats[False]):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- 4, 5. conv2d and conv_transpose2d
+
+
+@st.composite
+def conv_geometry(draw, transpose=False):
+    groups = draw(st.sampled_from((1, 1, 2, 3)))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    n = draw(st.sampled_from((1, 2)))
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if transpose:
+        # torch's rule: output_padding < stride or < dilation, in each dim
+        kwargs["output_padding"] = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        hw = [draw(st.integers(1, 5)) for _ in range(2)]
+        out = [(i - 1) * s - 2 * p + d * (k - 1) + o + 1 for i, s, p, d, k, o in
+               zip(hw, stride, padding, dilation, kernel, kwargs["output_padding"])]
+        if min(out) < 1:
+            hw = [i + 2 * p for i, p in zip(hw, padding)]
+        return (n, cin) + tuple(hw), (cin, cout // groups) + kernel, (cout,), kwargs
+    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    hw = [draw(st.integers(max(1, s - 2 * p), max(1, s - 2 * p) + 5)) for s, p in zip(span, padding)]
+    return (n, cin) + tuple(hw), (cout, cin // groups) + kernel, (cout,), kwargs
+
+
+LAYOUTS = {  # the same values in other memory orders: the conv kernels take any strides
+    "contiguous": lambda x: x,
+    "channels_last": lambda x: x.permute(0, 2, 3, 1).flatten().reshape(
+        tuple(x.shape[i] for i in (0, 2, 3, 1))).permute(0, 3, 1, 2),
+    "flipped": lambda x: F.flip(F.flip(x, 3) * 1.0, 3),  # negative strides
+    "broadcast": lambda x: F.expand(x[..., :1], x.shape),  # zero strides (other values, same on both sides)
+}
+layouts = st.sampled_from(sorted(LAYOUTS))
+
+
+@property_tests(12, case=conv_geometry(), bias=st.booleans(), layout=layouts, dtype=dtypes, seed=seeds)
+def conv2d_matches_numpy(case, bias, layout, dtype, seed):
+    x, w, b, kwargs = case
+    arrays = _arrays(seed, dtype, x, w, *([b] if bias else []))
+    assert_kernels_match(lambda x, *t: F.conv2d(LAYOUTS[layout](x), *t, **kwargs), arrays, seed, tf32=True)
+
+
+@property_tests(12, case=conv_geometry(transpose=True), bias=st.booleans(), layout=layouts, dtype=dtypes,
+                seed=seeds)
+def conv_transpose2d_matches_numpy(case, bias, layout, dtype, seed):
+    x, w, b, kwargs = case
+    arrays = _arrays(seed, dtype, x, w, *([b] if bias else []))
+    assert_kernels_match(lambda x, *t: F.conv_transpose2d(LAYOUTS[layout](x), *t, **kwargs), arrays, seed,
+                         tf32=True)
+
+
+test_conv2d_matches_numpy, test_conv2d_matches_numpy_long = conv2d_matches_numpy
+test_conv_transpose2d_matches_numpy, test_conv_transpose2d_matches_numpy_long = conv_transpose2d_matches_numpy
+
+
+@values
+def test_conv_kernels_build_no_im2col(monkeypatch):
+    from minigan.functional import conv
+
+    def refuse(*args):
+        raise AssertionError("im2col was materialized with the kernels on")
+
+    monkeypatch.setattr(conv, "_im2col", refuse)
+    monkeypatch.setattr(conv, "_col2im", refuse)
+    x, w = _arrays(0, np.float32, (2, 4, 7, 6), (6, 2, 3, 3))
+    xs = [mg.tensor(a, device=DEVICE, requires_grad=True) for a in (x, w)]
+    with kernels(True):
+        y = F.conv2d(*xs, stride=2, padding=1, groups=2)
+        mg.grad((y * y).sum(), xs)
+
+
+@values
+def test_a_critic_gradient_penalty_through_every_kernel_matches_numpy():
+    """WGAN-GP's penalty differentiates d critic / d x with respect to the weights:
+    second derivatives through conv, bias + leaky ReLU, instance norm and AdaIN."""
+    x, w1, b1, w2, s, t = _arrays(1, np.float64, (2, 3, 9, 8), (4, 3, 3, 3), (4,), (4, 2, 3, 3), (2, 4), (2, 4))
+
+    def critic(x, w1, b1, w2, s, t):
+        h = fused_leaky_relu(F.conv2d(x, w1, stride=2, padding=1), b1)
+        h = F.adain(F.instance_norm(h), s, t)
+        return F.conv_transpose2d(F.leaky_relu(h, 0.2), w2, stride=2).sum((1, 2, 3))
+
+    assert_kernels_match(critic, [x, w1, b1, w2, s, t])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(INTERPRETER, reason="streams exist on the GPU only")
+def test_kernels_run_on_cupys_current_stream():
+    import cupy
+    x, w = _arrays(0, np.float32, (4, 8, 33, 31), (16, 8, 3, 3))
+    with kernels(False):
+        want = F.conv2d(mg.tensor(x), mg.tensor(w), padding=1).numpy()
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with kernels(True), stream:
+        y = F.conv2d(mg.tensor(x, device="cuda"), mg.tensor(w, device="cuda"), padding=1)
+        out = cupy.empty_like(y.data)
+        out[...] = y.data  # ordered after the kernel only if it ran on this stream
+    stream.synchronize()
+    np.testing.assert_allclose(cupy.asnumpy(out), want, rtol=2e-2, atol=2e-2 * np.abs(want).max())
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def test_kernels_stay_off_for_numpy_without_the_interpreter(monkeypatch):
+    monkeypatch.setenv("MINIGAN_KERNELS", "1")
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert not backend.kernels_enabled(np.zeros(3, np.float32))
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert backend.kernels_enabled(np.zeros(3, np.float32), None)
+    assert not backend.kernels_enabled(np.zeros(3, np.int64))  # integer data keeps the NumPy op
+    assert not backend.kernels_enabled(np.zeros(3, np.float32), np.zeros(3))  # mixed dtypes too
+    monkeypatch.setenv("MINIGAN_KERNELS", "0")
+    assert not backend.kernels_enabled(np.zeros(3, np.float32))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(INTERPRETER, reason="CuPy arrays only")
+def test_kernels_are_on_for_cupy_unless_minigan_kernels_is_0(monkeypatch):
+    import cupy
+    monkeypatch.delenv("MINIGAN_KERNELS", raising=False)
+    assert backend.kernels_enabled(cupy.zeros(3, np.float32))
+    monkeypatch.setenv("MINIGAN_KERNELS", "0")
+    assert not backend.kernels_enabled(cupy.zeros(3, np.float32))
+
+
+@values
+def test_ops_dispatch_to_the_kernel_functions():
+    from kernels.ops import BiasLeakyReLU, Normalize
+    x = mg.tensor(_arrays(0, np.float32, (2, 3, 4, 5))[0], device=DEVICE, requires_grad=True)
+    with kernels(True):
+        assert isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
+        assert isinstance(F.instance_norm(x).creator, Normalize)
+    with kernels(False):
+        assert not isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
+
+
+# ---------------------------------------------------------------- the interpreter, in a child pytest
+
+
+def _run_child(markexpr, timeout):
+    env = dict(os.environ, TRITON_INTERPRET="1", MINIGAN_KERNELS="1")
+    command = [sys.executable, "-m", "pytest", str(Path(__file__)), "-q", "-p", "no:cacheprovider",
+               "-m", markexpr, "-x"]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    report = (done.stdout + done.stderr)[-6000:]
+    assert done.returncode == 0, f"kernel tests under the interpreter failed ({' '.join(command[2:])}):\n{report}"
+    print(f"interpreter run: {time.perf_counter() - start:.1f} s\n{report[-400:]}")
+
+
+@pytest.mark.skipif(INTERPRETER, reason="this is the child: the value tests run here directly")
+def test_kernels_match_numpy_under_the_interpreter():
+    _run_child("not slow and not gpu", timeout=600)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(INTERPRETER, reason="this is the child: the value tests run here directly")
+def test_kernels_match_numpy_under_the_interpreter_long():
+    _run_child("slow and not gpu", timeout=3600)
+
+
+# ---------------------------------------------------------------- sm_90 compilation
+
+
+def _recorded_launches():
+    """Every distinct (kernel, signature, constexprs, options) the launchers choose, on a typical
+    GPU shape and on small ones (narrow tiles), for float32, float16 and float64.
+
+    The default run compiles all float32 configurations and the typical shape's in
+    float16 and float64 (the largest tiles, where shared memory could overflow);
+    ``-m slow`` compiles the rest.
+    """
+    from kernels import bias_act, bridge, conv, norm
+    from minigan.functional.conv import Geometry
+
+    recorded = []  # (launches, slow)
+    for dtype in (np.float32, np.float16, np.float64):
+        z = lambda *shape: np.zeros(shape, dtype)  # noqa: E731
+        conv_shapes = ((16, 256, 32, 512, 3, 2), (1, 3, 5, 4, 3, 1), (2, 64, 9, 8, 1, 1))
+        norm_shapes = ((16, 256, 64, 64), (2, 3, 5, 7), (1, 2, 200, 200))
+        for typical, (conv_shape, norm_shape) in enumerate(zip(conv_shapes, norm_shapes)):
+            with bridge.recording() as launches, np.errstate(all="ignore"):
+                n, c, hw, o, k, s = conv_shape
+                geo = Geometry((s, s), (1, 1, 1, 1), (1, 1), 1)
+                x, w, b = z(n, c, hw, hw), z(o, c, k, k), z(o)
+                out = geo.out_size((hw, hw), (k, k))
+                conv.conv2d_forward(x, w, b, geo, out)
+                conv.conv2d_input_grad(w, z(n, o, *out), b, geo, x.shape)
+                conv.conv2d_weight_grad(x, z(n, o, *out), geo, w.shape)
+                x, p = z(*norm_shape), z(norm_shape[1])
+                stats = np.zeros(norm_shape[:2], np.float64 if dtype == np.float64 else np.float32)
+                norm.norm_forward(x, p, p, 1e-5)
+                norm.norm_backward(x, x, p, stats, stats, 1e-5)
+                norm.norm_forward(x, z(*norm_shape[:2]), None, 1e-5)
+                bias_act.bias_leaky_relu(z(2, 3, 4), z(3), 0.2, 2 ** 0.5)
+                bias_act.bias_leaky_relu_grad(z(2, 3, 4), z(2, 3, 4), None, 0.2, 1.0)
+            recorded.append((launches, dtype != np.float32 and typical != 0))
+    cases = {}
+    for launches, slow in recorded:
+        for kernel, signature, constexprs, options in launches:
+            name = kernel.fn.__name__
+            key = (name, tuple(signature.items()), tuple(constexprs.items()), tuple(options.items()))
+            flags = "+".join(k[4:].lower() for k, v in constexprs.items() if k.startswith("HAS_") and v)
+            blocks = "x".join(str(v) for k, v in constexprs.items() if k.startswith("BLOCK"))
+            label = f"{name}-{signature[kernel.arg_names[0]][1:]}-{blocks}-w{options['num_warps']}"
+            label += f"-{flags}" if flags else ""
+            marks = [pytest.mark.slow] if slow else []
+            cases.setdefault(key, pytest.param(kernel, signature, constexprs, options, id=label, marks=marks))
+    return list(cases.values())
+
+
+SM90_SHARED_BYTES = 232448  # the most shared memory one block may use on sm_90 (227 KiB)
+
+
+@pytest.fixture(scope="module")
+def cuda_toolchain():
+    """Skip, saying why, where Triton cannot compile for CUDA here (no ptxas, no NVIDIA backend)."""
+    from kernels import bias_act, bridge
+    try:
+        bridge.compile_for(bias_act.bias_leaky_relu_kernel,
+                           dict(x_ptr="*fp32", bias_ptr="*fp32", y_ptr="*fp32", numel="i32",
+                                channels="i32", inner="i32"),
+                           dict(HAS_BIAS=False, SLOPE=0.2, GAIN=1.0, BLOCK=128), dict(num_warps=4))
+    except Exception as error:  # FileNotFoundError for ptxas, RuntimeError from the backend
+        pytest.skip(f"Triton cannot compile for CUDA on this machine: {type(error).__name__}: {error}"[:300])
+
+
+@pytest.mark.skipif(INTERPRETER, reason="the interpreter replaces the compiler; compiled in the parent run")
+@pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
+@pytest.mark.parametrize("kernel, signature, constexprs, options", [] if INTERPRETER else _recorded_launches())
+def test_kernel_compiles_for_sm90_within_shared_memory(cuda_toolchain, kernel, signature, constexprs, options):
+    from kernels import bridge
+    compiled = bridge.compile_for(kernel, signature, constexprs, options, arch=90)
+    assert compiled.asm.get("cubin"), "no cubin: ptxas did not run"
+    assert compiled.metadata.shared <= SM90_SHARED_BYTES, (
+        f"{kernel.fn.__name__} needs {compiled.metadata.shared} bytes of shared memory; "
+        f"an sm_90 block has {SM90_SHARED_BYTES}")
