@@ -382,7 +382,9 @@ class Conv2dGradInput(Function):
         w, gy = self.inputs[:2]
         need = self.needs_input_grad
         cols = None
-        if need[0] and need[1]:  # both products read im2col(ggx): build it once
+        # both products read im2col(ggx): build it once, unless the kernels (which never
+        # materialize it) will run both
+        if need[0] and need[1] and not backend.kernels_enabled(ggx.data, w.data, gy.data):
             cols = _im2col(backend.get_array_module(ggx.data), ggx.data, self.geo, w.shape[2:], gy.shape[2:])
         gw = Conv2dGradWeight(self.geo, w.shape, cols)(ggx, gy) if need[0] else None
         ggy = Conv2dFunction(self.geo, gy.shape[2:], cols)(ggx, w) if need[1] else None
