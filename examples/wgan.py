@@ -1,0 +1,136 @@
+"""Train a WGAN (weight clipping) or WGAN-GP (gradient penalty) on the 25-Gaussian grid, the ring, or digits.
+
+    python examples/wgan.py                         # WGAN-GP on the 5x5 grid of Gaussians, CPU, a few minutes
+    python examples/wgan.py --penalty clip          # the original WGAN: weight clipping, RMSprop
+    python examples/wgan.py --gp-weight 0.1 --beta1 0.5 --lr 1e-3 --steps 3000   # toy-code lambda, beta1; 10x lr
+    python examples/wgan.py --data ring             # the ring of 8 Gaussians of examples/gan.py
+    python examples/wgan.py --data digits           # DCGAN networks on digits at 16x16
+    python examples/wgan.py --device cuda           # on a GPU (needs CuPy)
+
+Writes samples.png, losses.png (critic loss, the Wasserstein estimate E_r f - E_g f,
+the penalty, the generator loss), metrics.json, checkpoint.safetensors and
+samples.npz into --out; --resume continues from the checkpoint there.
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minigan as mg  # noqa: E402
+from minigan import optim  # noqa: E402
+from minigan.data import grid, grid_modes, load_digits, mode_metrics, ring, ring_modes  # noqa: E402
+from minigan.eval import load_classifier, score_samples  # noqa: E402
+from minigan.models import wgan  # noqa: E402
+from minigan.utils import save_image, save_points  # noqa: E402
+from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+
+# the toy mixtures, as minigan.data draws them: (sampler, mode centers, std)
+TOY = {"grid": (grid, grid_modes(), 0.05), "ring": (ring, ring_modes(), 0.02)}
+
+
+def build(args):
+    """Generator and critic for the data: the toy MLPs for 2-D points, DCGAN's networks for images."""
+    if args.data in TOY:
+        generator = wgan.Generator(args.latent_dim or 2, 2, args.hidden, args.depth)
+        critic = wgan.Critic(2, args.hidden, args.depth)
+        return generator, critic
+    from minigan.models import dcgan  # only the image runs need the convolutional networks
+    norm = None if args.norm == "none" else args.norm
+    if args.penalty == "gp" and norm == "batch":
+        raise SystemExit("wgan: --norm batch cannot be used with --penalty gp: the penalty is per sample, "
+                         "batch norm couples the samples of a batch (use layer or none)")
+    generator = dcgan.Generator(latent_dim=args.latent_dim or 100, channels=1, image_size=args.image_size,
+                                width=args.width)
+    critic = dcgan.Discriminator(channels=1, image_size=args.image_size, width=args.width, norm=norm)
+    return generator, critic  # both constructors apply the DCGAN init
+
+
+def optimizers(args, generator, critic):
+    """Each paper's optimizer: RMSprop 5e-5 for WGAN, Adam 1e-4 betas (0, 0.9) for WGAN-GP."""
+    if args.penalty == "clip":
+        lr = args.lr or 5e-5
+        return optim.RMSprop(generator.parameters(), lr=lr), optim.RMSprop(critic.parameters(), lr=lr)
+    lr, betas = args.lr or 1e-4, (args.beta1, 0.9)
+    return (optim.Adam(generator.parameters(), lr=lr, betas=betas),
+            optim.Adam(critic.parameters(), lr=lr, betas=betas))
+
+
+def main(argv=None):
+    parser = example_parser(__doc__.splitlines()[0], data=["grid", "ring", "digits"], steps=2000,
+                            batch_size=None)
+    parser.add_argument("--penalty", choices=["gp", "clip"], default="gp",
+                        help="gp: gradient penalty (WGAN-GP); clip: weight clipping (WGAN)")
+    parser.add_argument("--n-critic", type=int, default=wgan.N_CRITIC, help="critic steps per generator step")
+    parser.add_argument("--gp-weight", type=float, default=wgan.GP_WEIGHT, help="lambda of the gradient penalty")
+    parser.add_argument("--clip", type=float, default=wgan.CLIP, help="c: critic weights are clipped to [-c, c]")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate of both players (default: 5e-5 clip, 1e-4 gp)")
+    parser.add_argument("--beta1", type=float, default=0.0,
+                        help="gp: Adam's beta1 (the paper: 0; the authors' toy code: 0.5)")
+    parser.add_argument("--latent-dim", type=int, default=None, help="default 2 for points, 100 for images")
+    parser.add_argument("--hidden", type=int, default=128,
+                        help="toy MLPs: width (the paper's toy: 512; 128 keeps a CPU run to minutes)")
+    parser.add_argument("--depth", type=int, default=3, help="toy MLPs: hidden layers")
+    parser.add_argument("--image-size", type=int, choices=[16, 32], default=16, help="digits: resized to this")
+    parser.add_argument("--width", type=int, default=32, help="digits: DCGAN base width")
+    parser.add_argument("--norm", choices=["none", "layer", "instance", "batch"], default=None,
+                        help="digits: the critic's normalization (default: layer for gp, batch for clip)")
+    args = parser.parse_args(argv)
+    if args.norm is None:
+        args.norm = "layer" if args.penalty == "gp" else "batch"
+    if args.batch_size is None:  # the papers' 64 for images; points are cheap, and larger batches steady the critic
+        args.batch_size = 64 if args.data == "digits" else 256
+
+    mg.manual_seed(args.seed)
+    data_rng = np.random.default_rng(args.seed)
+    train = None
+    if args.data == "digits":
+        train, _ = load_digits(size=args.image_size, split="train", seed=args.seed)
+    generator, critic = build(args)
+    generator, critic = generator.to(args.device), critic.to(args.device)
+    opt_g, opt_c = optimizers(args, generator, critic)
+
+    name = "wgan" if args.penalty == "clip" else "wgan-gp"
+    run = Experiment(name, args, {"generator": generator, "critic": critic},
+                     {"generator": opt_g, "critic": opt_c}, rngs={"data": data_rng})
+    run.maybe_resume()
+
+    def sample_real():
+        if train is None:
+            x = TOY[args.data][0](args.batch_size, data_rng)
+        else:
+            x = train[data_rng.choice(len(train), args.batch_size, replace=False)]
+        return mg.tensor(x, device=args.device)
+
+    for _ in run.steps(args.steps, desc=f"{name}/{args.data}"):
+        run.log(wgan.train_step(generator, critic, opt_g, opt_c, sample_real, penalty=args.penalty,
+                                n_critic=args.n_critic, clip=args.clip, gp_weight=args.gp_weight))
+
+    # samples for the pictures, samples.npz and the metrics
+    generator.eval()
+    with mg.no_grad():
+        z = wgan.sample_latent(max(args.num_samples, 1000), generator.latent_dim, args.device)
+        samples = generator(z).numpy().astype(np.float32)
+    label = "WGAN" if args.penalty == "clip" else "WGAN-GP"
+    if train is None:
+        _, modes, std = TOY[args.data]
+        metrics = mode_metrics(samples, modes, std)
+        save_points(samples, os.path.join(run.out, "samples.png"), reference=modes,
+                    title=f"{label} on the {args.data}: {metrics['modes_covered']}/{len(modes)} modes, "
+                          f"{100 * metrics['high_quality_share']:.0f}% within 3 sigma")
+    else:
+        test, _ = load_digits(size=args.image_size, split="test", seed=args.seed)
+        metrics = score_samples(load_classifier("digits"), samples, real=test)
+        save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8, value_range=(-1, 1))
+    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)
+    metrics = run.finish({"data": args.data, "penalty": args.penalty, "n_critic": args.n_critic,
+                          "final_wasserstein_estimate": float(np.mean(run.history.get("wasserstein", [np.nan])[-50:])),
+                          **metrics})
+    print({k: v for k, v in metrics.items() if k not in ("samples_per_mode", "class_histogram")})
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
