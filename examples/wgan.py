@@ -69,6 +69,8 @@ def main(argv=None):
                         help="learning rate of both players (default: 5e-5 clip, 1e-4 gp)")
     parser.add_argument("--beta1", type=float, default=0.0,
                         help="gp: Adam's beta1 (the paper: 0; the authors' toy code: 0.5)")
+    parser.add_argument("--lr-decay", action="store_true",
+                        help="decay both learning rates linearly to 0 over --steps (as the authors' image code)")
     parser.add_argument("--latent-dim", type=int, default=None, help="default 2 for points, 100 for images")
     parser.add_argument("--hidden", type=int, default=128,
                         help="toy MLPs: width (the paper's toy: 512; 128 keeps a CPU run to minutes)")
@@ -92,6 +94,7 @@ def main(argv=None):
     generator, critic = generator.to(args.device), critic.to(args.device)
     opt_g, opt_c = optimizers(args, generator, critic)
 
+    base_lrs = [[g["lr"] for g in o.param_groups] for o in (opt_g, opt_c)]  # before a resume loads decayed ones
     name = "wgan" if args.penalty == "clip" else "wgan-gp"
     run = Experiment(name, args, {"generator": generator, "critic": critic},
                      {"generator": opt_g, "critic": opt_c}, rngs={"data": data_rng})
@@ -104,7 +107,11 @@ def main(argv=None):
             x = train[data_rng.choice(len(train), args.batch_size, replace=False)]
         return mg.tensor(x, device=args.device)
 
-    for _ in run.steps(args.steps, desc=f"{name}/{args.data}"):
+    for step in run.steps(args.steps, desc=f"{name}/{args.data}"):
+        if args.lr_decay:  # a function of the step alone, so a resumed run decays exactly as an uninterrupted one
+            for o, lrs in zip((opt_g, opt_c), base_lrs):
+                for g, lr in zip(o.param_groups, lrs):
+                    g["lr"] = lr * (1 - step / args.steps)
         run.log(wgan.train_step(generator, critic, opt_g, opt_c, sample_real, penalty=args.penalty,
                                 n_critic=args.n_critic, clip=args.clip, gp_weight=args.gp_weight))
 

@@ -7,6 +7,7 @@ after whole training steps (n_critic critic steps with clipping or the penalty,
 then a generator step) must agree within float32 tolerance.
 """
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ import torch.nn as tnn
 import minigan as mg
 from minigan import nn, optim
 from minigan.models import wgan
+from minigan.utils import load_checkpoint
 
 from test_examples import CONTRACT, params, run
 from twins.train_dcgan_torch import Discriminator as TorchDCGANCritic
@@ -377,3 +379,12 @@ def test_example_on_digits_writes_the_contract_files(tmp_path, penalty):
 def test_example_refuses_batch_norm_in_a_gradient_penalty_critic(tmp_path):
     with pytest.raises(SystemExit, match="batch norm"):
         run("wgan", tmp_path, "--data", "digits", "--norm", "batch", "--steps", 1)
+
+
+def test_example_lr_decay_is_linear_to_zero_over_the_run(tmp_path):
+    run("wgan", tmp_path, "--steps", 4, "--batch-size", 8, "--hidden", 8, "--n-critic", 1, "--lr", 1e-3,
+        "--lr-decay")
+    state = load_checkpoint(os.path.join(tmp_path, "checkpoint.safetensors"))
+    for name in ("generator", "critic"):
+        # the last of 4 steps ran at lr (1 - 3/4)
+        np.testing.assert_allclose(state["optimizers"][name]["param_groups"][0]["lr"], 1e-3 * (1 - 3 / 4))
