@@ -128,6 +128,11 @@ def interpolate_case(draw):
         params["scale_factor"] = factors if spatial > 1 or draw(st.booleans()) else factors[0]
         if draw(st.integers(0, 3)) == 0:
             params["recompute_scale_factor"] = True
+        elif mode == "nearest" and spatial != 2:
+            # torch's 1-D and 3-D 'nearest' backward disagrees with its own forward on an axis that keeps
+            # its size under a factor other than 1 (torch.autograd.gradcheck fails there); that region is
+            # checked against a numerical gradient instead, below
+            assume(all(int(n * s) != n or s == 1 for n, s in zip(shape[2:], factors)))
     return Case((draw(arrays(shape)),), params)
 
 
@@ -427,3 +432,16 @@ BAD_INPUT = [
 def test_bad_input_raises_naming_the_op_and_shapes(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("shape, scale_factor", [((1, 2, 2), (1.25,)), ((1, 1, 2, 2, 2), (0.5, 0.5, 1.25)),
+                                                 ((2, 1, 4, 3, 2), (1.1, 1.0, 1.4))])
+def test_nearest_gradient_where_an_axis_keeps_its_size_matches_a_numerical_gradient(shape, scale_factor):
+    """Where torch's 1-D/3-D 'nearest' backward is not the adjoint of its forward, minigan's is:
+    the forward equals torch's, and both derivatives equal finite differences."""
+    x = np.random.default_rng(0).standard_normal(shape)
+    op = lambda t: P.interpolate(t, scale_factor=scale_factor, mode="nearest")  # noqa: E731
+    expected = TF.interpolate(torch.tensor(x), scale_factor=scale_factor, mode="nearest")
+    np.testing.assert_array_equal(op(mg.tensor(x)).numpy(), expected.numpy())
+    assert mg.gradcheck(op, (mg.tensor(x, requires_grad=True),))
+    assert mg.gradgradcheck(op, (mg.tensor(x, requires_grad=True),))
