@@ -1,6 +1,6 @@
 """Train a VAE-GAN (Larsen et al. 2016): a VAE whose reconstructions are compared in a discriminator's features.
 
-    python examples/vaegan.py                           # digits at 16x16, CPU, a few minutes
+    python examples/vaegan.py                           # digits at 16x16, CPU, about 7 CPU-minutes
     python examples/vaegan.py --model pixel-vae         # the same encoder and decoder as a plain VAE
     python examples/vaegan.py --data fashion-mnist      # 28x28 Fashion-MNIST (IDX files installed)
     python examples/vaegan.py --device cuda             # on a GPU (needs CuPy)
@@ -14,6 +14,9 @@ batch's statistics as in training; see below), reconstructions.png
 (pairs of rows: held-out images, then their reconstructions Dec(mu(x))),
 losses.png, metrics.json, checkpoint.safetensors and samples.npz (prior samples
 in [-1, 1]) into --out; --resume continues from the checkpoint there.
+The authors' equilibrium rule is on by default (``--margin``, ``--equilibrium``;
+``--no-equilibrium`` turns it off): metrics.json counts the steps in which it
+skipped Dis's update (``dis_skipped``) and Dec's GAN term (``dec_gan_skipped``).
 metrics.json holds the evaluation classifier's scores of the prior samples
 (classifier-feature Fréchet distance to the held-out images, classes hit), the
 same distance for the reconstructions, the pixel error of the reconstructions,
@@ -49,15 +52,22 @@ def load(data, seed):
 
 
 def main(argv=None):
-    parser = example_parser(__doc__.splitlines()[0], data=["digits", "fashion-mnist"], steps=600, batch_size=64,
+    parser = example_parser(__doc__.splitlines()[0], data=["digits", "fashion-mnist"], steps=1200, batch_size=64,
                             lr=3e-4)
     parser.add_argument("--model", choices=["vaegan", "pixel-vae"], default="vaegan")
     parser.add_argument("--gamma", type=float, default=vaegan.GAMMA,
                         help="weight of the feature reconstruction against L_GAN in the decoder's update")
     parser.add_argument("--loss-kind", choices=["minimax", "non_saturating"], default="minimax",
                         help="the decoder's GAN term: Algorithm 1's -L_GAN, or the non-saturating one")
+    parser.add_argument("--margin", type=float, default=vaegan.MARGIN,
+                        help="equilibrium rule: skip Dis's update when it wins by this margin, Dec's GAN term "
+                             "when it loses by it")
+    parser.add_argument("--equilibrium", type=float, default=vaegan.EQUILIBRIUM,
+                        help="Dis's cost (cross-entropy) at which the game counts as balanced")
+    parser.add_argument("--no-equilibrium", action="store_true", help="update every network every step")
     parser.add_argument("--latent-dim", type=int, default=16)
     args = parser.parse_args(argv)
+    margin = None if args.no_equilibrium else args.margin
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
@@ -80,7 +90,8 @@ def main(argv=None):
         real = mg.tensor(train[data_rng.choice(len(train), args.batch_size, replace=False)], device=args.device)
         if args.model == "vaegan":
             run.log(vaegan.train_step(encoder, decoder, discriminator, optimizers["encoder"], optimizers["decoder"],
-                                      optimizers["discriminator"], real, gamma=args.gamma, loss_kind=args.loss_kind))
+                                      optimizers["discriminator"], real, gamma=args.gamma, loss_kind=args.loss_kind,
+                                      margin=margin, equilibrium=args.equilibrium))
         else:
             run.log(vaegan.pixel_vae_train_step(encoder, decoder, optimizers["vae"], real))
 
@@ -110,6 +121,11 @@ def main(argv=None):
     metrics = run.finish({
         "data": args.data, "model": args.model, "gamma": args.gamma if args.model == "vaegan" else None,
         "loss_kind": args.loss_kind if args.model == "vaegan" else None,
+        "equilibrium_rule": ({"equilibrium": args.equilibrium, "margin": margin}
+                             if args.model == "vaegan" and margin is not None else None),
+        # the rule's skips over the whole run (the history survives --resume)
+        **({k: int(sum(run.history.get(k, []))) for k in ("dis_skipped", "dec_gan_skipped")}
+           if args.model == "vaegan" else {}),
         "latent_dim": args.latent_dim, "image_shape": list(shape),
         "classifier_fd": scores.pop("classifier_fd"), **scores,
         "classifier_fd_samples_running_stats": classifier_fd(classifier, test, samples_running_stats),
@@ -121,6 +137,7 @@ def main(argv=None):
         "test_images": len(test),
     })
     print({k: v for k, v in metrics.items() if k in ("steps", "wall_time_s", "classifier_fd", "classes_hit",
+                                                      "dis_skipped", "dec_gan_skipped",
                                                       "classifier_fd_samples_running_stats",
                                                       "class_entropy", "classifier_fd_reconstructions",
                                                       "classifier_fd_train_images", "reconstruction_mse",

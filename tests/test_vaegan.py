@@ -94,23 +94,38 @@ def torch_terms(E, G, D, real, eps, z_p):
     return (mu, logvar, decoded, logits, dis_l), (prior, llike, gan)
 
 
-def torch_train_step(E, G, D, opts, real, eps, z_p, gamma, loss_kind="minimax"):
-    """Algorithm 1 as written: each network descends the gradient of its own loss."""
+def torch_train_step(E, G, D, opts, real, eps, z_p, gamma, loss_kind="minimax", margin=None, equilibrium=0.68):
+    """Algorithm 1 as written: each network descends the gradient of its own loss.
+
+    With a ``margin``, the authors' equilibrium rule on Dis's mean cross-entropy on
+    real images and on all decoded ones: Dis does not step while it wins by the
+    margin, and Dec's loss loses -L_GAN while Dis loses by it (neither, if both).
+    Returns the three losses and (Dis updated?, Dec's GAN term used?).
+    """
     (_, _, _, logits, _), (prior, llike, gan) = torch_terms(E, G, D, real, eps, z_p)
     n = len(real)
+    update_dis = dec_gan = True
+    if margin is not None:
+        real_cost = -TF.logsigmoid(logits[:n]).mean().item()
+        fake_cost = -TF.logsigmoid(-logits[n:]).mean().item()
+        update_dis = min(real_cost, fake_cost) >= equilibrium - margin
+        dec_gan = max(real_cost, fake_cost) <= equilibrium + margin
+        if not (update_dis or dec_gan):
+            update_dis = dec_gan = True
     if loss_kind == "minimax":
-        decoder_loss = gamma * llike - gan
+        fool = -gan
     else:  # -[log Dis(x~) + log Dis(x_p)]
-        decoder_loss = gamma * llike - TF.logsigmoid(logits[n:2 * n]).mean() - TF.logsigmoid(logits[2 * n:]).mean()
+        fool = -TF.logsigmoid(logits[n:2 * n]).mean() - TF.logsigmoid(logits[2 * n:]).mean()
+    decoder_loss = gamma * llike + fool if dec_gan else gamma * llike
     own_losses = [prior + llike, decoder_loss, gan]
     for net, opt, loss in zip((E, G, D), opts, own_losses):
         grads = torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)
         opt.zero_grad()
         for p, g in zip(net.parameters(), grads):
             p.grad = g
-    for opt in opts:  # all three gradients are taken at the same weights, then applied
+    for opt in opts[:2] + (opts[2:] if update_dis else []):  # all gradients taken at the same weights, then applied
         opt.step()
-    return prior.item(), llike.item(), gan.item()
+    return (prior.item(), llike.item(), gan.item()), (update_dis, dec_gan)
 
 
 def _twins(seed=0):
@@ -191,7 +206,7 @@ def test_each_network_descends_its_own_loss():
     real = _real(2)
     eps, z_p = _noise(11)
     mg.manual_seed(11)
-    vaegan.train_step(E, G, D, *opts, mg.tensor(real), gamma=GAMMA)
+    vaegan.train_step(E, G, D, *opts, mg.tensor(real), gamma=GAMMA, margin=None)
     _, (prior, llike, gan) = torch_terms(tE, tG, tD, torch.tensor(real), eps, z_p)
 
     def torch_grads(loss, twin):
@@ -211,6 +226,7 @@ def test_each_network_descends_its_own_loss():
 
 @pytest.mark.parametrize("loss_kind", ["minimax", "non_saturating"])
 def test_training_steps_match_torch_twin(loss_kind):
+    """Every network updated every step (the equilibrium rule off)."""
     (E, G, D), (tE, tG, tD) = _twins(seed=4)
     opts = [optim.RMSprop(m.parameters(), lr=3e-4) for m in (E, G, D)]
     topts = [torch.optim.RMSprop(m.parameters(), lr=3e-4) for m in (tE, tG, tD)]
@@ -218,12 +234,111 @@ def test_training_steps_match_torch_twin(loss_kind):
         real = _real(10 + step)
         eps, z_p = _noise(100 + step)
         mg.manual_seed(100 + step)
-        losses = vaegan.train_step(E, G, D, *opts, mg.tensor(real), gamma=GAMMA, loss_kind=loss_kind)
-        tlosses = torch_train_step(tE, tG, tD, topts, torch.tensor(real), eps, z_p, GAMMA, loss_kind)
+        losses = vaegan.train_step(E, G, D, *opts, mg.tensor(real), gamma=GAMMA, loss_kind=loss_kind, margin=None)
+        tlosses, _ = torch_train_step(tE, tG, tD, topts, torch.tensor(real), eps, z_p, GAMMA, loss_kind)
+        assert losses["dis_skipped"] == losses["dec_gan_skipped"] == 0
         for name, t in zip(("prior", "llike", "gan"), tlosses):
             np.testing.assert_allclose(losses[name], t, rtol=1e-4, err_msg=f"step {step}, {name}")
         for net, twin in zip((E, G, D), (tE, tG, tD)):  # parameters and batch-norm running statistics
             _assert_state_equal(net, twin, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- the equilibrium rule
+
+
+@pytest.mark.parametrize("real_cost, fake_cost, updates", [
+    (0.69, 0.69, (True, True)),    # balanced: play on
+    (0.34, 1.02, (True, True)),    # within the margin on both sides
+    (0.32, 0.69, (False, True)),   # Dis wins on real images
+    (0.69, 0.20, (False, True)),   # ... or on decoded ones
+    (1.04, 0.69, (True, False)),   # Dis loses on real images
+    (0.69, 1.50, (True, False)),   # ... or on decoded ones
+    (0.20, 1.50, (True, True)),    # wins on one, loses on the other: neither is skipped
+])
+def test_equilibrium_rule_follows_the_authors_thresholds(real_cost, fake_cost, updates):
+    """equilibrium 0.68, margin 0.35: Dis steps unless a cost < 0.33, Dec's GAN term unless one > 1.03."""
+    assert vaegan.equilibrium_updates(real_cost, fake_cost, equilibrium=0.68, margin=0.35) == updates
+    assert (vaegan.EQUILIBRIUM, vaegan.MARGIN) == (0.68, 0.35)
+
+
+@pytest.mark.parametrize("loss_kind", ["minimax", "non_saturating"])
+def test_training_steps_with_equilibrium_rule_match_torch_twin(loss_kind):
+    """A narrow margin and a large learning rate, so that within a few steps the rule
+    skips Dis's update and Dec's GAN term; decisions and parameters agree with the twin."""
+    (E, G, D), (tE, tG, tD) = _twins(seed=6)
+    lr, margin = 3e-3, 0.15
+    opts = [optim.RMSprop(m.parameters(), lr=lr) for m in (E, G, D)]
+    topts = [torch.optim.RMSprop(m.parameters(), lr=lr) for m in (tE, tG, tD)]
+    decisions = []
+    for step in range(6):
+        real = _real(30 + step)
+        eps, z_p = _noise(300 + step)
+        mg.manual_seed(300 + step)
+        losses = vaegan.train_step(E, G, D, *opts, mg.tensor(real), gamma=GAMMA, loss_kind=loss_kind, margin=margin)
+        tlosses, (update_dis, dec_gan) = torch_train_step(tE, tG, tD, topts, torch.tensor(real), eps, z_p, GAMMA,
+                                                          loss_kind, margin=margin)
+        assert (losses["dis_skipped"], losses["dec_gan_skipped"]) == (float(not update_dis), float(not dec_gan)), step
+        decisions.append((update_dis, dec_gan))
+        for name, t in zip(("prior", "llike", "gan"), tlosses):
+            np.testing.assert_allclose(losses[name], t, rtol=1e-4, err_msg=f"step {step}, {name}")
+        for net, twin in zip((E, G, D), (tE, tG, tD)):
+            _assert_state_equal(net, twin, rtol=1e-4, atol=1e-5)
+    assert (False, True) in decisions and (True, False) in decisions  # both kinds of skip were exercised
+
+
+def _optimizer_arrays(opt):
+    return [v.numpy().copy() for s in opt.state_dict()["state"].values() for v in s.values() if hasattr(v, "numpy")]
+
+
+def test_skipped_dis_update_leaves_dis_and_its_optimizer_unchanged():
+    (E, G, D), (tE, tG, tD) = _twins(seed=7)
+    opts = [optim.RMSprop(m.parameters(), lr=3e-4) for m in (E, G, D)]
+    mg.manual_seed(400)
+    vaegan.train_step(E, G, D, *opts, mg.tensor(_real(40)), gamma=GAMMA, margin=None)  # RMSprop state is not zero
+    before = {net: [p.numpy().copy() for p in net.parameters()] for net in (E, G, D)}
+    state_before = _optimizer_arrays(opts[2])
+    assert state_before and any(np.any(a) for a in state_before)
+    mg.manual_seed(401)
+    # costs near log 2 are far below equilibrium - margin = 4: Dis "wins", and does not step
+    losses = vaegan.train_step(E, G, D, *opts, mg.tensor(_real(41)), gamma=GAMMA, margin=1.0, equilibrium=5.0)
+    assert (losses["dis_skipped"], losses["dec_gan_skipped"]) == (1.0, 0.0)
+    for a, p in zip(before[D], D.parameters()):
+        np.testing.assert_array_equal(p.numpy(), a)
+    for a, b in zip(state_before, _optimizer_arrays(opts[2])):
+        np.testing.assert_array_equal(b, a)
+    assert opts[2].state_dict()["state"] and all(  # the step count too
+        s.get("step") == 1 for s in opts[2].state_dict()["state"].values() if "step" in s)
+    for net in (E, G):  # the others did step
+        assert any(not np.array_equal(a, p.numpy()) for a, p in zip(before[net], net.parameters()))
+
+
+@pytest.mark.parametrize("loss_kind", ["minimax", "non_saturating"])
+def test_skipped_gan_term_gives_dec_the_gradient_of_gamma_llike_alone(loss_kind):
+    (E, G, D), (tE, tG, tD) = _twins(seed=8)
+    opts = [optim.SGD(m.parameters(), lr=0.0) for m in (E, G, D)]  # lr 0: the weights stay where the grads were taken
+    real = _real(50)
+    eps, z_p = _noise(500)
+    mg.manual_seed(500)
+    # costs near log 2 are far above equilibrium + margin = -4: Dis "loses", Dec gets no GAN term
+    losses = vaegan.train_step(E, G, D, *opts, mg.tensor(real), gamma=GAMMA, loss_kind=loss_kind,
+                               margin=1.0, equilibrium=-5.0)
+    assert (losses["dis_skipped"], losses["dec_gan_skipped"]) == (0.0, 1.0)
+    _, (prior, llike, gan) = torch_terms(tE, tG, tD, torch.tensor(real), eps, z_p)
+
+    def torch_grads(loss, twin):
+        return torch.autograd.grad(loss, list(twin.parameters()), retain_graph=True)
+
+    _assert_grads_equal([p.grad for p in G.parameters()], torch_grads(GAMMA * llike, tG),
+                        "decoder <- grad(gamma L_llike)")
+    _assert_grads_equal([p.grad for p in E.parameters()], torch_grads(prior + llike, tE), "encoder, unchanged")
+    _assert_grads_equal([p.grad for p in D.parameters()], torch_grads(gan, tD), "discriminator, unchanged")
+
+
+def test_negative_margin_is_rejected_by_name():
+    (E, G, D), _ = _twins()
+    opts = [optim.SGD(m.parameters(), lr=0.0) for m in (E, G, D)]
+    with pytest.raises(ValueError, match="margin.*-0.1"):
+        vaegan.train_step(E, G, D, *opts, mg.tensor(_real(0)), margin=-0.1)
 
 
 def test_pixel_vae_step_matches_torch_twin():
@@ -279,6 +394,13 @@ def test_vaegan_example_writes_the_contract_files(tmp_path):
     assert x.shape == (1000, 1, 16, 16) and x.dtype == np.float32 and x.min() >= -1 and x.max() <= 1
     assert metrics["classifier_fd"] > metrics["classifier_fd_train_images"] >= 0
     assert 0 < metrics["reconstruction_mse"] < 4 and 1 <= metrics["classes_hit"] <= 10
+    assert metrics["equilibrium_rule"] == {"equilibrium": vaegan.EQUILIBRIUM, "margin": vaegan.MARGIN}
+    assert 0 <= metrics["dis_skipped"] + metrics["dec_gan_skipped"] <= 2
+
+
+def test_vaegan_example_without_the_equilibrium_rule_skips_nothing(tmp_path):
+    metrics = run("vaegan", tmp_path, "--steps", 2, "--batch-size", 8, "--no-equilibrium")
+    assert metrics["equilibrium_rule"] is None and metrics["dis_skipped"] == metrics["dec_gan_skipped"] == 0
 
 
 def test_vaegan_example_resumed_run_equals_uninterrupted_run(tmp_path):
@@ -292,3 +414,6 @@ def test_vaegan_example_resumed_run_equals_uninterrupted_run(tmp_path):
         assert a.keys() == b.keys()
         for k in a:  # parameters and batch-norm statistics
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    counts = [json.loads((d / "metrics.json").read_text()) for d in (once, twice)]
+    assert [(m["dis_skipped"], m["dec_gan_skipped"]) for m in counts] == [(counts[0]["dis_skipped"],
+                                                                          counts[0]["dec_gan_skipped"])] * 2
