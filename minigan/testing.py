@@ -320,3 +320,21 @@ def op_property_tests(ops, examples=25, slow_examples=300):
         return test
 
     return make(examples), pytest.mark.slow(make(slow_examples))
+
+
+# ---------------------------------------------------------------- models and their torch twins
+
+
+def load_into_twin(module, twin):
+    """Load a minigan module's weights and buffers into its torch twin (the state_dict keys
+    are torch's); returns the twin."""
+    twin.load_state_dict({k: torch.tensor(np.asarray(v.numpy())) for k, v in module.state_dict().items()})
+    return twin
+
+
+def assert_params_match(module, twin, rtol=1e-5, atol=1e-6, grads=False):
+    """Every parameter of ``module`` (or its ``.grad`` with ``grads=True``) equals its twin's, by name."""
+    theirs = dict(twin.named_parameters())
+    for name, p in module.named_parameters():
+        mine, ref = (p.grad, theirs[name].grad) if grads else (p, theirs[name])
+        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol, err_msg=name)

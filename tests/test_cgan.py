@@ -12,6 +12,7 @@ import torch.nn as tnn
 import torch.nn.functional as TF
 
 import minigan as mg
+from minigan.testing import assert_params_match, load_into_twin
 from minigan import optim
 from minigan.models import cgan
 
@@ -75,15 +76,11 @@ def _twins(dropout=0.0, seed=0):
     D = cgan.Discriminator(SIZES["n_classes"], SIZES["image_shape"], **D_WIDTHS, dropout=dropout)
     tG = TorchGenerator(**SIZES, **G_WIDTHS, dropout=dropout)
     tD = TorchDiscriminator(SIZES["n_classes"], SIZES["image_shape"], **D_WIDTHS, dropout=dropout)
-    tG.load_state_dict({k: torch.tensor(v.numpy()) for k, v in G.state_dict().items()})
-    tD.load_state_dict({k: torch.tensor(v.numpy()) for k, v in D.state_dict().items()})
+    load_into_twin(G, tG)
+    load_into_twin(D, tD)
     return G, D, tG, tD
 
 
-def _assert_params_equal(module, twin, rtol=1e-5, atol=1e-6):
-    theirs = dict(twin.named_parameters())
-    for name, p in module.named_parameters():
-        np.testing.assert_allclose(p.numpy(), theirs[name].detach().numpy(), rtol=rtol, atol=atol, err_msg=name)
 
 
 def test_state_dict_keys_match_torch_twin():
@@ -136,8 +133,8 @@ def test_training_steps_match_torch_twin():
         d_loss, g_loss = torch_train_step(tG, tD, topt_g, topt_d, torch.tensor(real), torch.tensor(labels), noise)
         np.testing.assert_allclose(losses["d_loss"], d_loss, rtol=1e-5)
         np.testing.assert_allclose(losses["g_loss"], g_loss, rtol=1e-5)
-        _assert_params_equal(G, tG)
-        _assert_params_equal(D, tD)
+        assert_params_match(G, tG)
+        assert_params_match(D, tD)
 
 
 def test_generator_output_depends_on_the_label():

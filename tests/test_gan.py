@@ -11,6 +11,7 @@ import torch.nn as tnn
 import torch.nn.functional as TF
 
 import minigan as mg
+from minigan.testing import assert_params_match, load_into_twin
 from minigan import optim
 from minigan.models import gan
 
@@ -72,16 +73,11 @@ def _twins(latent_dim=3, data_dim=5, hidden=(16, 8), tanh=False, seed=0):
     G = gan.Generator(latent_dim, data_dim, hidden, output="tanh" if tanh else "linear")
     D = gan.Discriminator(data_dim, hidden)
     tG, tD = TorchGenerator(latent_dim, data_dim, hidden, tanh), TorchDiscriminator(data_dim, hidden)
-    tG.load_state_dict({k: torch.tensor(v.numpy()) for k, v in G.state_dict().items()})
-    tD.load_state_dict({k: torch.tensor(v.numpy()) for k, v in D.state_dict().items()})
+    load_into_twin(G, tG)
+    load_into_twin(D, tD)
     return G, D, tG, tD
 
 
-def _assert_params_equal(module, twin, rtol=1e-5, atol=1e-6):
-    theirs = dict(twin.named_parameters())
-    for name, p in module.named_parameters():
-        np.testing.assert_allclose(p.numpy(), theirs[name].detach().numpy(), rtol=rtol, atol=atol,
-                                   err_msg=name)
 
 
 def test_state_dict_keys_match_torch_twin():
@@ -129,8 +125,8 @@ def test_training_steps_match_torch_twin(kind, k):
                                           [torch.tensor(z) for z in zs], kind)
         np.testing.assert_allclose(losses["d_loss"], d_loss, rtol=1e-5)
         np.testing.assert_allclose(losses["g_loss"], g_loss, rtol=1e-5)
-        _assert_params_equal(G, tG)
-        _assert_params_equal(D, tD)
+        assert_params_match(G, tG)
+        assert_params_match(D, tD)
 
 
 def test_generator_step_leaves_discriminator_untouched():

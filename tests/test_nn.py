@@ -578,3 +578,16 @@ def test_parameters_to_vector_and_back_equal_torch():
 def test_nn_functional_is_minigan_functional():
     import minigan.nn.functional as F
     assert nn.functional is mg.functional and F is mg.functional
+
+
+def test_mlp_is_the_hand_written_sequential_of_torch():
+    mg.manual_seed(0)
+    net = nn.mlp((3, 5, 4, 2), lambda: nn.LeakyReLU(0.2), dropout=0.0)
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.LeakyReLU(0.2), torch.nn.Dropout(0.0),
+                               torch.nn.Linear(5, 4), torch.nn.LeakyReLU(0.2), torch.nn.Dropout(0.0),
+                               torch.nn.Linear(4, 2))
+    assert list(net.state_dict()) == list(twin.state_dict())
+    twin.load_state_dict({k: torch.tensor(v.numpy()) for k, v in net.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(mg.tensor(x)).numpy(), twin(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert [type(m).__name__ for m in nn.mlp((2, 1), nn.ReLU)] == ["Linear"]  # one layer: no activation

@@ -12,6 +12,7 @@ import torch.nn as tnn
 import torch.nn.functional as TF
 
 import minigan as mg
+from minigan.testing import assert_params_match, load_into_twin
 from minigan import optim
 from minigan.models import vae
 
@@ -51,7 +52,7 @@ def _twins(data_dim=12, latent_dim=3, hidden=16, seed=0, init_std=0.3):
     mg.manual_seed(seed)
     model = vae.VAE(data_dim, latent_dim, hidden, init_std=init_std)
     twin = TorchVAE(data_dim, latent_dim, hidden)
-    twin.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    load_into_twin(model, twin)
     return model, twin
 
 
@@ -60,11 +61,6 @@ def _binary_images(n=8, seed=1):
     return np.where(rng.random((n, 1, 3, 4)) < 0.4, 1.0, -1.0).astype(np.float32)
 
 
-def _assert_params_equal(module, twin, rtol=1e-5, atol=1e-6, grads=False):
-    theirs = dict(twin.named_parameters())
-    for name, p in module.named_parameters():
-        mine, ref = (p.grad, theirs[name].grad) if grads else (p, theirs[name])
-        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol, err_msg=name)
 
 
 def test_state_dict_keys_match_torch_twin():
@@ -90,7 +86,7 @@ def test_elbo_and_gradients_match_torch_twin():
     np.testing.assert_allclose(elbo.numpy(), -neg_elbo.detach().numpy(), rtol=1e-5, atol=1e-5)
     (-elbo).mean().backward()
     neg_elbo.mean().backward()
-    _assert_params_equal(model, twin, rtol=1e-4, atol=1e-6, grads=True)
+    assert_params_match(model, twin, rtol=1e-4, atol=1e-6, grads=True)
 
 
 def test_training_steps_match_torch_twin():
@@ -108,7 +104,7 @@ def test_training_steps_match_torch_twin():
         loss.backward()
         topt.step()
         np.testing.assert_allclose(losses["neg_elbo"], loss.item(), rtol=1e-5)
-        _assert_params_equal(model, twin)
+        assert_params_match(model, twin)
 
 
 def test_elbo_parts_are_the_bernoulli_likelihood_and_gaussian_kl():

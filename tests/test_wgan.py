@@ -15,6 +15,7 @@ import torch
 import torch.nn as tnn
 
 import minigan as mg
+from minigan.testing import assert_params_match, load_into_twin
 from minigan import nn, optim
 from minigan.models import wgan
 from minigan.utils import load_checkpoint
@@ -85,15 +86,11 @@ def _twins(latent_dim=2, data_dim=2, hidden=16, depth=3, seed=0):
     mg.manual_seed(seed)
     G, D = wgan.Generator(latent_dim, data_dim, hidden, depth), wgan.Critic(data_dim, hidden, depth)
     tG, tD = TorchGenerator(latent_dim, data_dim, hidden, depth), TorchCritic(data_dim, hidden, depth)
-    tG.load_state_dict({k: torch.tensor(v.numpy()) for k, v in G.state_dict().items()})
-    tD.load_state_dict({k: torch.tensor(v.numpy()) for k, v in D.state_dict().items()})
+    load_into_twin(G, tG)
+    load_into_twin(D, tD)
     return G, D, tG, tD
 
 
-def _assert_params_equal(module, twin, rtol=1e-5, atol=1e-6):
-    theirs = dict(twin.named_parameters())
-    for name, p in module.named_parameters():
-        np.testing.assert_allclose(p.numpy(), theirs[name].detach().numpy(), rtol=rtol, atol=atol, err_msg=name)
 
 
 def _assert_grads_equal(module, twin, rtol=1e-4, atol=1e-6):
@@ -243,8 +240,8 @@ def test_training_steps_match_torch_twin(penalty):
             [(torch.tensor(z), None if e is None else torch.tensor(e)) for z, e in noise], penalty, clip, 10.0)
         np.testing.assert_allclose(losses["critic_loss"], c_loss, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(losses["g_loss"], g_loss, rtol=1e-4, atol=1e-6)
-        _assert_params_equal(G, tG)
-        _assert_params_equal(D, tD)
+        assert_params_match(G, tG)
+        assert_params_match(D, tD)
     assert ("penalty" in losses) == (penalty == "gp")
 
 
@@ -255,8 +252,8 @@ def test_gradient_penalty_step_with_dcgan_networks_matches_torch_twin(norm):
     sizes = dict(image_size=16, width=4)
     G, D = dcgan.Generator(latent_dim=8, channels=1, **sizes), dcgan.Discriminator(channels=1, norm=norm, **sizes)
     tG, tD = TorchDCGANGenerator(latent_dim=8, channels=1, **sizes), TorchDCGANCritic(channels=1, norm=norm, **sizes)
-    tG.load_state_dict({k: torch.tensor(v.numpy()) for k, v in G.state_dict().items()})
-    tD.load_state_dict({k: torch.tensor(v.numpy()) for k, v in D.state_dict().items()})
+    load_into_twin(G, tG)
+    load_into_twin(D, tD)
     opt_g = optim.Adam(G.parameters(), lr=1e-3, betas=(0.0, 0.9))
     opt_c = optim.Adam(D.parameters(), lr=1e-3, betas=(0.0, 0.9))
     topt_g = torch.optim.Adam(tG.parameters(), lr=1e-3, betas=(0.0, 0.9))
@@ -272,8 +269,8 @@ def test_gradient_penalty_step_with_dcgan_networks_matches_torch_twin(norm):
         [(torch.tensor(z), None if e is None else torch.tensor(e)) for z, e in noise], "gp", None, 10.0)
     np.testing.assert_allclose(losses["critic_loss"], c_loss, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(losses["g_loss"], g_loss, rtol=1e-4, atol=1e-5)
-    _assert_params_equal(G, tG, rtol=1e-4, atol=1e-5)
-    _assert_params_equal(D, tD, rtol=1e-4, atol=1e-5)
+    assert_params_match(G, tG, rtol=1e-4, atol=1e-5)
+    assert_params_match(D, tD, rtol=1e-4, atol=1e-5)
 
 
 def test_logged_penalty_and_wasserstein_estimate_match_torch():

@@ -44,16 +44,6 @@ def one_hot(labels, n_classes):
     return mg.eye(n_classes, device=labels.device)[labels]
 
 
-def _mlp(sizes, dropout):
-    """Linear layers with LeakyReLU(0.2) (and dropout) between them."""
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers += [nn.LeakyReLU(0.2), nn.Dropout(dropout)]
-    return nn.Sequential(*layers)
-
-
 def _numel(shape):
     n = 1
     for s in shape:
@@ -66,7 +56,7 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim=100, n_classes=10, image_shape=(1, 8, 8), hidden=(256, 512), dropout=0.0):
         super().__init__()
-        self.net = _mlp((latent_dim + n_classes, *hidden, _numel(image_shape)), dropout)
+        self.net = nn.mlp((latent_dim + n_classes, *hidden, _numel(image_shape)), lambda: nn.LeakyReLU(0.2), dropout)
         self.latent_dim, self.n_classes, self.image_shape = latent_dim, n_classes, tuple(image_shape)
 
     def forward(self, z, labels):
@@ -79,7 +69,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, n_classes=10, image_shape=(1, 8, 8), hidden=(512, 512), dropout=0.0):
         super().__init__()
-        self.net = _mlp((_numel(image_shape) + n_classes, *hidden, 1), dropout)
+        self.net = nn.mlp((_numel(image_shape) + n_classes, *hidden, 1), lambda: nn.LeakyReLU(0.2), dropout)
         self.n_classes = n_classes
 
     def forward(self, x, labels):

@@ -36,16 +36,11 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim, data_dim, hidden=(128, 128), output="linear"):
         super().__init__()
-        layers, width = [], latent_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
-            width = h
-        layers.append(nn.Linear(width, data_dim))
-        if output == "tanh":  # images scaled to [-1, 1]
-            layers.append(nn.Tanh())
-        elif output != "linear":
+        if output not in ("linear", "tanh"):
             raise ValueError(f"Generator: output must be 'linear' or 'tanh', got {output!r}")
-        self.net = nn.Sequential(*layers)
+        self.net = nn.mlp((latent_dim, *hidden, data_dim), lambda: nn.LeakyReLU(0.2))
+        if output == "tanh":  # images scaled to [-1, 1]
+            self.net.append(nn.Tanh())
         self.latent_dim = latent_dim
 
     def forward(self, z):
@@ -57,12 +52,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, data_dim, hidden=(128, 128)):
         super().__init__()
-        layers, width = [], data_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.mlp((data_dim, *hidden, 1), lambda: nn.LeakyReLU(0.2))
 
     def forward(self, x):
         return self.net(x.flatten(1)).flatten()

@@ -81,12 +81,7 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim=2, data_dim=2, hidden=512, depth=3):
         super().__init__()
-        layers, width = [], latent_dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, data_dim))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.mlp((latent_dim, *[hidden] * depth, data_dim), nn.ReLU)
         self.latent_dim = latent_dim
 
     def forward(self, z):
@@ -98,12 +93,7 @@ class Critic(nn.Module):
 
     def __init__(self, data_dim=2, hidden=512, depth=3):
         super().__init__()
-        layers, width = [], data_dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.mlp((data_dim, *[hidden] * depth, 1), nn.ReLU)
 
     def forward(self, x):
         return self.net(x.flatten(1)).flatten()

@@ -13,7 +13,7 @@ from .. import functional
 from . import init, utils
 from .parameter import Parameter
 from .module import Module
-from .containers import ModuleDict, ModuleList, Sequential
+from .containers import ModuleDict, ModuleList, Sequential, mlp
 from .linear import Flatten, Identity, Linear, Unflatten
 from .activation import (Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax,
                          Softplus, Tanh)

@@ -203,3 +203,21 @@ class ModuleDict(Module):
         items = modules.items() if hasattr(modules, "items") else modules
         for key, module in items:
             self[key] = module
+
+
+def mlp(sizes, activation, dropout=None):
+    """A multilayer perceptron as a ``Sequential``: ``Linear(sizes[0], sizes[1])``, then for
+    every further layer ``activation()`` (and ``Dropout(dropout)`` when given) before the
+    next Linear; nothing after the last one. ``activation`` makes a fresh module, e.g.
+    ``lambda: LeakyReLU(0.2)``. The layers sit at the indices of the same Sequential
+    written out by hand, so state_dict keys are those of the torch equivalent."""
+    from .dropout import Dropout
+    from .linear import Linear
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        if i:
+            layers.append(activation())
+            if dropout is not None:
+                layers.append(Dropout(dropout))
+        layers.append(Linear(n_in, n_out))
+    return Sequential(*layers)
