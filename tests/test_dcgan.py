@@ -15,7 +15,7 @@ import torch
 import minigan as mg
 from minigan import optim
 from minigan.models import dcgan
-from test_examples import CONTRACT, params, run
+from test_examples import CONTRACT, assert_resume_continues_the_run, run
 from twins.train_dcgan_torch import Discriminator as TorchDiscriminator
 from twins.train_dcgan_torch import Generator as TorchGenerator
 from twins.train_dcgan_torch import train_step as torch_train_step
@@ -194,15 +194,7 @@ def test_dcgan_example_writes_the_contract_files(tmp_path):
 
 
 def test_dcgan_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
     args = ("--batch-size", 8, "--width", 4, "--checkpoint-every", 3)
-    run("dcgan", once, "--steps", 6, *args)
-    run("dcgan", twice, "--steps", 4, *args)
-    run("dcgan", twice, "--steps", 6, *args, "--resume")
-    for module in ["generator", "discriminator"]:
-        a, b = params(once, module), params(twice, module)
-        assert a.keys() == b.keys()
-        for k in a:  # parameters and batch-norm statistics
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    once, twice = assert_resume_continues_the_run("dcgan", tmp_path, 6, 4, args, ["generator", "discriminator"])
     once_x, twice_x = (np.load(d / "samples.npz")["x"] for d in (once, twice))
     np.testing.assert_array_equal(once_x, twice_x)

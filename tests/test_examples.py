@@ -34,6 +34,21 @@ def params(out, module):
     return state["modules"][module]
 
 
+def assert_resume_continues_the_run(name, tmp_path, steps, stop, args, modules):
+    """Train ``steps`` at once, and ``stop`` steps then --resume to ``steps``: every saved tensor
+    of ``modules`` (parameters and buffers) must be equal bit for bit. Returns both run folders."""
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    run(name, once, "--steps", steps, *args)
+    run(name, twice, "--steps", stop, *args)
+    run(name, twice, "--steps", steps, *args, "--resume")
+    for module in modules:
+        a, b = params(once, module), params(twice, module)
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    return once, twice
+
+
 @pytest.mark.parametrize("data", ["ring", "digits"])
 def test_gan_example_writes_the_contract_files(tmp_path, data):
     metrics = run("gan", tmp_path, "--data", data, "--steps", 5, "--batch-size", 32)

@@ -24,7 +24,7 @@ import minigan as mg
 from minigan import optim
 from minigan.models import vaegan
 
-from test_examples import CONTRACT, params, run
+from test_examples import CONTRACT, assert_resume_continues_the_run, run
 
 SHAPE, LATENT = (1, 8, 8), 3
 ENC = dict(widths=(4, 6), hidden=10)
@@ -404,16 +404,8 @@ def test_vaegan_example_without_the_equilibrium_rule_skips_nothing(tmp_path):
 
 
 def test_vaegan_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
     args = ("--batch-size", 8, "--checkpoint-every", 2)
-    run("vaegan", once, "--steps", 4, *args)
-    run("vaegan", twice, "--steps", 2, *args)
-    run("vaegan", twice, "--steps", 4, *args, "--resume")
-    for module in ["encoder", "decoder", "discriminator"]:
-        a, b = params(once, module), params(twice, module)
-        assert a.keys() == b.keys()
-        for k in a:  # parameters and batch-norm statistics
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    once, twice = assert_resume_continues_the_run("vaegan", tmp_path, 4, 2, args, ["encoder", "decoder", "discriminator"])
     counts = [json.loads((d / "metrics.json").read_text()) for d in (once, twice)]
     assert [(m["dis_skipped"], m["dec_gan_skipped"]) for m in counts] == [(counts[0]["dis_skipped"],
                                                                           counts[0]["dec_gan_skipped"])] * 2

@@ -20,7 +20,7 @@ from minigan import nn, optim
 from minigan.models import wgan
 from minigan.utils import load_checkpoint
 
-from test_examples import CONTRACT, params, run
+from test_examples import CONTRACT, assert_resume_continues_the_run, run
 from twins.train_dcgan_torch import Discriminator as TorchDCGANCritic
 from twins.train_dcgan_torch import Generator as TorchDCGANGenerator
 
@@ -347,16 +347,8 @@ def test_example_on_the_grid_writes_the_contract_files(tmp_path, penalty):
 
 
 def test_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
     args = ("--batch-size", 16, "--hidden", 16, "--n-critic", 2, "--checkpoint-every", 3)
-    run("wgan", once, "--steps", 7, *args)
-    run("wgan", twice, "--steps", 4, *args)
-    run("wgan", twice, "--steps", 7, *args, "--resume")
-    for module in ["generator", "critic"]:
-        a, b = params(once, module), params(twice, module)
-        assert a.keys() == b.keys()
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    once, twice = assert_resume_continues_the_run("wgan", tmp_path, 7, 4, args, ["generator", "critic"])
     once_metrics, twice_metrics = (json.loads((d / "metrics.json").read_text()) for d in (once, twice))
     assert once_metrics["samples_per_mode"] == twice_metrics["samples_per_mode"]
 
