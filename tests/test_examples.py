@@ -140,14 +140,7 @@ def test_cgan_example_writes_the_contract_files(tmp_path):
 
 
 def test_cgan_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
-    run("cgan", once, "--steps", 6, "--batch-size", 16)
-    run("cgan", twice, "--steps", 3, "--batch-size", 16)
-    run("cgan", twice, "--steps", 6, "--batch-size", 16, "--resume")
-    for module in ["generator", "discriminator"]:
-        a, b = params(once, module), params(twice, module)
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    assert_resume_continues_the_run("cgan", tmp_path, 6, 3, ("--batch-size", 16), ["generator", "discriminator"])
 
 
 @pytest.mark.parametrize("model", ["linear", "bottleneck", "sparse", "denoising"])
@@ -186,11 +179,4 @@ def test_infogan_example_writes_the_contract_files(tmp_path):
 
 
 def test_infogan_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
-    run("infogan", once, "--steps", 6, "--batch-size", 16)
-    run("infogan", twice, "--steps", 3, "--batch-size", 16)
-    run("infogan", twice, "--steps", 6, "--batch-size", 16, "--resume")
-    for module in ["generator", "discriminator"]:
-        a, b = params(once, module), params(twice, module)
-        for k in a:  # parameters and batch-norm statistics
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    assert_resume_continues_the_run("infogan", tmp_path, 6, 3, ("--batch-size", 16), ["generator", "discriminator"])
