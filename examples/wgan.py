@@ -2,7 +2,7 @@
 
     python examples/wgan.py                         # WGAN-GP on the 5x5 grid of Gaussians, CPU, a few minutes
     python examples/wgan.py --penalty clip          # the original WGAN: weight clipping, RMSprop
-    python examples/wgan.py --gp-weight 0.1 --beta1 0.5 --lr 1e-3 --steps 3000   # toy-code lambda, beta1; 10x lr
+    python examples/wgan.py --gp-weight 1 --beta1 0.5 --lr 1e-3 --lr-decay --steps 8000   # 25/25 modes, ~9 min
     python examples/wgan.py --data ring             # the ring of 8 Gaussians of examples/gan.py
     python examples/wgan.py --data digits           # DCGAN networks on digits at 16x16
     python examples/wgan.py --device cuda           # on a GPU (needs CuPy)
