@@ -73,20 +73,10 @@ class MLPAutoencoder(nn.Module):
         super().__init__()
         if code not in ("linear", "sigmoid"):
             raise ValueError(f"MLPAutoencoder: code must be 'linear' or 'sigmoid', got {code!r}")
-        layers, width = [], data_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, code_dim))
+        self.encoder = nn.mlp((data_dim, *hidden, code_dim), nn.ReLU)
         if code == "sigmoid":
-            layers.append(nn.Sigmoid())
-        self.encoder = nn.Sequential(*layers)
-        layers, width = [], code_dim
-        for h in reversed(hidden):
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, data_dim))
-        self.decoder = nn.Sequential(*layers)
+            self.encoder.append(nn.Sigmoid())
+        self.decoder = nn.mlp((code_dim, *reversed(hidden), data_dim), nn.ReLU)
 
     def forward(self, x):
         """The reconstruction of ``x`` and its code: (x_hat, h)."""
