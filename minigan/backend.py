@@ -138,17 +138,19 @@ def cpu_threads():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def over_batch(n, work):
+def over_batch(n, work, xp=np, size=None):
     """Run ``work(start, stop)`` on slices of range(n) that cover it, one per CPU thread.
 
     A matrix product runs on every core (BLAS), but a NumPy copy or add runs on
     one. NumPy lets go of Python's lock inside its loops, so threads given
     disjoint slices of the batch run them on every core too. ``work`` must only
-    write to its own slice.
+    write to its own slice. On CuPy (``xp``), or when the arrays hold fewer than
+    ``size`` < 2**16 elements (a thread's hand-off costs more than it saves), it
+    is one call, ``work(0, n)``.
     """
     global _pool
     threads = min(cpu_threads(), n)
-    if threads <= 1:
+    if threads <= 1 or xp is not np or (size is not None and size < 2 ** 16):
         work(0, n)
         return
     if _pool is None or _pool[:2] != (os.getpid(), threads):  # a forked child needs its own threads
@@ -159,3 +161,50 @@ def over_batch(n, work):
     bounds = [n * i // threads for i in range(threads + 1)]
     for done in [_pool[2].submit(work, a, b) for a, b in zip(bounds, bounds[1:])]:
         done.result()
+
+
+def batch_sum(n, part, xp=np, size=None):
+    """``part(0, n)``, computed as the sum of ``part(a, b)`` over slices of the batch
+    run on the CPU threads (``over_batch``): a reduction over the batch, in parallel.
+    ``part`` returns an array (a partial sum) and must not write to shared memory."""
+    partials = {}
+
+    def work(a, b):
+        partials[a] = part(a, b)
+
+    over_batch(n, work, xp, size)
+    total = None
+    for a in sorted(partials):
+        total = partials[a] if total is None else total + partials[a]
+    return total
+
+
+# ---------------------------------------------------------------- CPU memory
+
+def keep_freed_host_memory():
+    """Let the C allocator keep freed memory for reuse instead of returning it to the system.
+
+    A training step allocates the same large arrays every step (im2col's
+    columns are tens of MB). glibc's malloc serves such a block with a fresh
+    ``mmap`` and unmaps it on free, so every step the kernel hands out and zeroes
+    new pages again, one page fault per 4 KB: a DCGAN step on the CPU spent about
+    a fifth of its time there. Serving every block from the heap and never
+    trimming it is what a caching allocator (CuPy's memory pool, torch's CUDA
+    allocator) does: the process keeps its peak memory, and a step reuses it.
+
+    Called when minigan is imported, on Linux with glibc; ``MINIGAN_HOST_CACHE=0``
+    leaves the allocator as it is. Returns whether the setting was made.
+    """
+    import ctypes
+    import platform
+    if os.environ.get("MINIGAN_HOST_CACHE") == "0" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # from <malloc.h>
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+
+
+keep_freed_host_memory()

@@ -460,3 +460,21 @@ def test_group_norm_layer_rejects_groups_not_dividing_channels(mg_nn):
     message = r"GroupNorm: num_channels \(6\) must be divisible by num_groups \(4\)"
     with pytest.raises(ValueError, match=message):
         mg_nn.nn.GroupNorm(4, 6)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_batch_norm_split_over_cpu_threads_matches_torch_on_a_large_batch(weighted):
+    # 2^17 values: above the size where the passes run on slices of the batch in threads
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 16, 32, 32)) * 3 + 1
+    w, b, gy = rng.standard_normal(16), rng.standard_normal(16), rng.standard_normal(x.shape)
+    mx, tx = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    affine = [(mg.tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)),
+              (mg.tensor(b, requires_grad=True), torch.tensor(b, requires_grad=True))] if weighted else []
+    mine = batch_norm(mx, None, None, *[m for m, _ in affine], training=True)
+    theirs = TF.batch_norm(tx, None, None, *[t for _, t in affine], training=True)
+    np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-10)
+    mine.backward(mg.tensor(gy))
+    theirs.backward(torch.tensor(gy))
+    for m, t in [(mx, tx)] + affine:
+        np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-9)

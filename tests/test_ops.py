@@ -585,3 +585,18 @@ BAD_INPUT = [
 def test_bad_input_raises_naming_the_op_and_shapes(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("name, slope", [("relu", None), ("leaky_relu", 0.2), ("leaky_relu", 3.0)])
+def test_activations_split_over_cpu_threads_match_torch_on_a_large_batch(name, slope):
+    # 2^17 values: above the size where the passes run on slices of the batch in threads
+    rng = np.random.default_rng(4)
+    x, gy = rng.standard_normal((8, 16, 32, 32)), rng.standard_normal((8, 16, 32, 32))
+    x[0, 0, 0, :4] = 0.0  # the kink: both give the left piece's slope there
+    args = () if slope is None else (slope,)
+    mx, tx = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    mine, theirs = getattr(mg.nn.functional, name)(mx, *args), getattr(torch.nn.functional, name)(tx, *args)
+    np.testing.assert_array_equal(mine.numpy(), theirs.detach().numpy())
+    mine.backward(mg.tensor(gy))
+    theirs.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(mx.grad.numpy(), tx.grad.numpy())

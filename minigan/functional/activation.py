@@ -8,9 +8,14 @@ tanh' = 1 - y^2, sigmoid' = y (1 - y).
 import math
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, is_grad_enabled
 from .elementwise import Where
 from .reduce import logsumexp, sum
+
+
+def _batched(x):
+    """x with at least one axis, for splitting over its first (``backend.over_batch``)."""
+    return x.reshape(1) if x.ndim == 0 else x
 
 
 def _stable_sigmoid(xp, x):
@@ -21,11 +26,20 @@ def _stable_sigmoid(xp, x):
 
 class ReLU(Function):
     def forward(self, x):
-        return backend.get_array_module(x).maximum(x, x.dtype.type(0))
+        xp, shape, x = backend.get_array_module(x), x.shape, _batched(x)
+        y = xp.empty_like(x)
+        backend.over_batch(len(x), lambda a, b: xp.maximum(x[a:b], x.dtype.type(0), out=y[a:b]),
+                           xp, x.size)
+        return y.reshape(shape)
 
     def backward(self, gy):
         x = self.inputs[0].data
-        return gy * Tensor((x > 0).astype(x.dtype))
+        if is_grad_enabled():  # the mask is a constant of the graph being recorded
+            return gy * Tensor((x > 0).astype(x.dtype))
+        xp, g, x = backend.get_array_module(x), _batched(gy.data), _batched(x)
+        gx = xp.empty_like(g)
+        backend.over_batch(len(x), lambda a, b: xp.multiply(g[a:b], x[a:b] > 0, out=gx[a:b]), xp, x.size)
+        return Tensor(gx.reshape(gy.shape))
 
 
 class LeakyReLU(Function):
@@ -34,17 +48,35 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         # max(x, a x) for a <= 1 (min for a > 1): two passes, where a select needs three
-        xp = backend.get_array_module(x)
-        return (xp.maximum if self.slope <= 1 else xp.minimum)(x, x * x.dtype.type(self.slope))
+        xp, shape, x = backend.get_array_module(x), x.shape, _batched(x)
+        slope, pick = x.dtype.type(self.slope), (xp.maximum if self.slope <= 1 else xp.minimum)
+        y = xp.empty_like(x)
+
+        def work(a, b):  # on slices of the batch, one per CPU thread
+            xp.multiply(x[a:b], slope, out=y[a:b])
+            pick(x[a:b], y[a:b], out=y[a:b])
+
+        backend.over_batch(len(x), work, xp, x.size)
+        return y.reshape(shape)
 
     def backward(self, gy):
-        # the slope of each piece, (x > 0) (1 - a) + a, in x's dtype (NumPy's where is 4x slower)
         x = self.inputs[0].data
         slope = x.dtype.type(self.slope)
-        mask = (x > 0).astype(x.dtype)
-        mask *= 1 - slope
-        mask += slope
-        return gy * Tensor(mask)
+        if is_grad_enabled():
+            # the slope of each piece, (x > 0) (1 - a) + a, as a constant of the graph
+            mask = (x > 0).astype(x.dtype)
+            mask *= 1 - slope
+            mask += slope
+            return gy * Tensor(mask)
+        xp, g, x = backend.get_array_module(x), _batched(gy.data), _batched(x)
+        gx = xp.empty_like(g)
+
+        def work(a, b):  # a gy, then gy itself where x > 0
+            xp.multiply(g[a:b], slope, out=gx[a:b])
+            xp.copyto(gx[a:b], g[a:b], where=x[a:b] > 0)
+
+        backend.over_batch(len(x), work, xp, x.size)
+        return Tensor(gx.reshape(gy.shape))
 
 
 class Tanh(Function):

@@ -154,7 +154,7 @@ def _channels_last(xp, x, pads=(0, 0, 0, 0)):
     top, bottom, left, right = pads
     out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
     inside, x_last = out[:, top:top + h, left:left + w], x.transpose(0, 2, 3, 1)
-    _over_batch(xp, n, lambda a, b: xp.copyto(inside[a:b], x_last[a:b]))
+    backend.over_batch(n, lambda a, b: xp.copyto(inside[a:b], x_last[a:b]), xp)
     return out
 
 
@@ -216,7 +216,7 @@ def _im2col(xp, x, geo, kernel_hw, out_hw):
         x, (g, n, oh, ow, kh, kw, c // g),
         (s_c * (c // g), s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c))
     cols = xp.empty(windows.shape, dtype=x.dtype)
-    _over_batch(xp, n, lambda a, b: xp.copyto(cols[:, a:b], windows[:, a:b]))  # the one copy
+    backend.over_batch(n, lambda a, b: xp.copyto(cols[:, a:b], windows[:, a:b]), xp)  # the one copy
     return cols.reshape(g, n * oh * ow, kh * kw * (c // g))
 
 
@@ -256,18 +256,10 @@ def _col2im(xp, cols, geo, x_shape, kernel_hw, out_hw):
                 gx_g[a:b, i * dh: i * dh + sh * (oh - 1) + 1: sh,
                      j * dw: j * dw + sw * (ow - 1) + 1: sw] += taps[a:b, :, :, i, j]
 
-    _over_batch(xp, n, add_taps)
+    backend.over_batch(n, add_taps, xp)
     if any(geo.pads):  # crop, keeping the memory order
         gx = gx[:, top:top + h, left:left + w].copy(order="K")
     return gx.transpose(0, 3, 1, 2)
-
-
-def _over_batch(xp, n, work):
-    """``work(start, stop)`` over the batch, split between CPU threads on NumPy."""
-    if xp is np:
-        backend.over_batch(n, work)
-    else:  # one GPU launch per op is already parallel
-        work(0, n)
 
 
 def _bias_grad(gy):

@@ -78,17 +78,19 @@ class BatchNormTraining(Function):
         x_hat = (x - mean) / sigma,   sigma = sqrt(var + eps),   y = x_hat * weight + bias
 
     with the batch's statistics per channel over ``axes``. Its backward is the
-    closed form of Ioffe & Szegedy (2015, sec. 3), written in Tensor ops::
+    closed form of Ioffe & Szegedy (2015, sec. 3)::
 
         g_bias   = sum(gy)
         g_weight = sum(gy * x_hat)
         gx       = weight / sigma * (gy - (g_bias + x_hat * g_weight) / n)
 
     Five passes over the data, where the engine takes some fifteen through the
-    composite of ``_moments``. Its second derivative comes from differentiating
-    that expression; when a graph is being recorded (``create_graph=True``),
-    x_hat and sigma are rebuilt from x with Tensor ops, since the arrays saved
-    by ``forward`` are constants to the engine and would miss how they move with x.
+    composite of ``_moments``; on the CPU each pass is split over the batch
+    between threads (``backend.over_batch``). Its second derivative comes from
+    differentiating that expression: when a graph is being recorded
+    (``create_graph=True``) it is written in Tensor ops, with x_hat and sigma
+    rebuilt from x, since the arrays saved by ``forward`` are constants to the
+    engine and would miss how they move with x.
     """
 
     def __init__(self, axes, eps, has_weight, has_bias):
@@ -100,28 +102,45 @@ class BatchNormTraining(Function):
                 raise TypeError(f"batch_norm: input dtype {x.dtype} and weight/bias dtype {t.dtype} "
                                 f"differ (input {_shape_str(x.shape)}); cast one with .to(dtype)")
         xp = backend.get_array_module(x)
-        self.batch_mean = x.mean(axis=self.axes, keepdims=True)
-        x_hat = x - self.batch_mean
-        self.batch_var = xp.mean(x_hat * x_hat, axis=self.axes, keepdims=True)
+        n, count, axes = x.shape[0], x.size // x.shape[1], self.axes
+        acc = np.float32 if x.dtype.itemsize < 4 else x.dtype  # float16 sums in float32
+        # every pass runs on slices of the batch, one per CPU thread (backend.over_batch)
+        total = backend.batch_sum(n, lambda a, b: x[a:b].sum(axis=axes, keepdims=True, dtype=acc), xp, x.size)
+        self.batch_mean = (total / count).astype(x.dtype)
+        x_hat = xp.empty_like(x)
+
+        def center(a, b):  # x - mean, and the partial sum of its squares
+            xp.subtract(x[a:b], self.batch_mean, out=x_hat[a:b])
+            return (x_hat[a:b] * x_hat[a:b]).sum(axis=axes, keepdims=True, dtype=acc)
+
+        self.batch_var = (backend.batch_sum(n, center, xp, x.size) / count).astype(x.dtype)
         inv_sigma = 1 / xp.sqrt(self.batch_var + self.eps)
-        x_hat *= inv_sigma
         self.saved_x_hat, self.saved_inv_sigma = x_hat, inv_sigma
         shape = inv_sigma.shape
         weight = affine[0].reshape(shape) if self.has_weight else None
         bias = affine[-1].reshape(shape) if self.has_bias else None
-        y = x_hat * weight if weight is not None else x_hat.copy()
-        if bias is not None:
-            y += bias
+        y = xp.empty_like(x)
+
+        def normalize(a, b):
+            x_hat[a:b] *= inv_sigma
+            if weight is not None:
+                xp.multiply(x_hat[a:b], weight, out=y[a:b])
+            else:
+                y[a:b] = x_hat[a:b]
+            if bias is not None:
+                y[a:b] += bias
+
+        backend.over_batch(n, normalize, xp, x.size)
         return y
 
     def backward(self, gy):
         x = self.inputs[0]
-        if is_grad_enabled():  # recording a graph: x_hat and 1/sigma as functions of x
-            _, centered, var = _moments(x, self.axes)
-            inv_sigma = 1.0 / sqrt(var + self.eps)
-            x_hat = centered * inv_sigma
-        else:
-            x_hat, inv_sigma = Tensor(self.saved_x_hat), Tensor(self.saved_inv_sigma)
+        if not is_grad_enabled():  # no graph to record: the same formulas on the arrays
+            return self._backward_arrays(gy.data)
+        # recording a graph: x_hat and 1/sigma as functions of x
+        _, centered, var = _moments(x, self.axes)
+        inv_sigma = 1.0 / sqrt(var + self.eps)
+        x_hat = centered * inv_sigma
         n = x.numel() // x.shape[1]
         g_bias = sum(gy, self.axes, keepdim=True)
         g_weight = sum(gy * x_hat, self.axes, keepdim=True)
@@ -135,6 +154,42 @@ class BatchNormTraining(Function):
             grads.append(reshape(g_weight, channels) if need[1] else None)
         if self.has_bias:
             grads.append(reshape(g_bias, channels) if need[-1] else None)
+        return tuple(grads)
+
+    def _backward_arrays(self, gy):
+        """The backward above in five threaded passes over the arrays, for a
+        backward pass that records no graph (the usual one)."""
+        x_hat, inv_sigma, axes = self.saved_x_hat, self.saved_inv_sigma, self.axes
+        xp = backend.get_array_module(gy)
+        n, count = gy.shape[0], gy.size // gy.shape[1]
+        acc = np.float32 if gy.dtype.itemsize < 4 else gy.dtype
+
+        def sums(a, b):  # the partial sums of gy and gy * x_hat over a slice of the batch
+            g = gy[a:b]
+            return xp.stack([g.sum(axis=axes, keepdims=True, dtype=acc),
+                             (g * x_hat[a:b]).sum(axis=axes, keepdims=True, dtype=acc)])
+
+        g_bias, g_weight = backend.batch_sum(n, sums, xp, gy.size).astype(gy.dtype)
+        need = self.needs_input_grad
+        grads = [None]
+        if need[0]:
+            scale = inv_sigma * self.inputs[1].data.reshape(inv_sigma.shape) if self.has_weight else inv_sigma
+            per_x_hat, per_one = g_weight / count, g_bias / count
+            gx = xp.empty_like(gy)
+
+            def input_grad(a, b):  # scale * (gy - (g_bias + x_hat * g_weight) / n)
+                xp.multiply(x_hat[a:b], per_x_hat, out=gx[a:b])
+                gx[a:b] += per_one
+                xp.subtract(gy[a:b], gx[a:b], out=gx[a:b])
+                gx[a:b] *= scale
+
+            backend.over_batch(n, input_grad, xp, gy.size)
+            grads[0] = Tensor(gx)
+        channels = (gy.shape[1],)
+        if self.has_weight:
+            grads.append(Tensor(g_weight.reshape(channels)) if need[1] else None)
+        if self.has_bias:
+            grads.append(Tensor(g_bias.reshape(channels)) if need[-1] else None)
         return tuple(grads)
 
 
