@@ -1,8 +1,9 @@
-"""python -m benchmarks cpu [--repeats N] [--threads T] [--batch-size B] [--parts layers,step]
+"""python -m benchmarks cpu [--repeats N] [--threads T] [--batch-size B] [--parts layers,step,split]
 
 The thread count is fixed before numpy and torch are imported (their BLAS and
 OpenMP pools read it at start-up), and torch is given the same number as
-numpy's BLAS, so both frameworks run on the same cores.
+numpy's BLAS, so both frameworks run on the same cores. So is OpenBLAS's idle
+spin (``OPENBLAS_THREAD_TIMEOUT``), which minigan sets when imported first.
 """
 import argparse
 import os
@@ -18,8 +19,8 @@ def _parse():
                         help="BLAS / OpenMP threads for both frameworks (default: all cores)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-sizes", default="64,32", help="DCGAN image sizes, comma-separated")
-    parser.add_argument("--parts", default="layers,step",
-                        help="which tables after the GEMM rate: layers, step (comma-separated)")
+    parser.add_argument("--parts", default="layers,step,split",
+                        help="which tables after the GEMM rate: layers, step, split (comma-separated)")
     return parser.parse_args()
 
 
@@ -27,6 +28,8 @@ def main():
     args = _parse()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    # minigan's setting for numpy's OpenBLAS (minigan/__init__.py), made here because torch loads numpy
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     import torch
     from . import cpu
 

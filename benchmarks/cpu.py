@@ -8,25 +8,34 @@ The tables, in order:
    forward + backward (input and weight gradients), each framework's time, the
    ratio, and minigan's and torch's GFLOP/s as a share of numpy's GEMM rate;
    then the same summed over each network;
-3. one full DCGAN training step (D and G, batch norm, Adam) in both.
+3. one full DCGAN training step (D and G, batch norm, Adam) in both;
+4. (``--parts split``) minigan's step split into its BLAS products and the
+   rest, next to torch's whole step: the products are the im2col design's floor.
 
 Both frameworks get the same NCHW-contiguous float32 arrays.
 """
 import os
 import platform
+import time
 
 import numpy as np
 import torch
 
 import minigan as mg
 from minigan import functional as F
+from minigan.functional import conv as conv_module
 
 from .dcgan import Twins, layers
 from .timing import interleaved, markdown_table, median, paired_ratio
 
 
 def gemm_rate(repeats, size=2048):
-    """Float32 GFLOP/s of one (size x size) @ (size x size) product, numpy and torch."""
+    """Float32 GFLOP/s of one (size x size) @ (size x size) product, numpy and torch.
+
+    The best sample, not the median: a shared machine's slow samples say how busy
+    it was, the fastest how fast it can multiply, and the ceiling is what the
+    conv layers are measured against. ``run`` takes it at the start and the end.
+    """
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
@@ -34,7 +43,7 @@ def gemm_rate(repeats, size=2048):
     times = interleaved({"numpy": lambda: np.matmul(a, b, out=out),
                          "torch": lambda: torch.mm(ta, tb, out=tout)}, repeats)
     flops = 2 * size ** 3
-    return {name: flops / median(t) / 1e9 for name, t in times.items()}
+    return {name: flops / min(t) / 1e9 for name, t in times.items()}
 
 
 def _layer_inputs(layer, batch_size, rng):
@@ -128,6 +137,66 @@ def training_step(repeats, batch_size, sizes):
     return markdown_table(["training step (D + G, Adam)", "minigan ms", "torch ms", "ratio"], rows)
 
 
+class _ProductTimer:
+    """Times every BLAS product of minigan's convolutions (``conv._matmul``) while on."""
+
+    def __init__(self):
+        self.seconds, self.flops = 0.0, 0
+
+    def __enter__(self):
+        self._matmul = conv_module._matmul
+
+        depth = [0]  # _matmul calls itself for a transposed product: count the outer call only
+
+        def timed(xp, a, b, transposed=None):
+            depth[0] += 1
+            start = time.perf_counter()
+            try:
+                out = self._matmul(xp, a, b, transposed)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0:
+                self.seconds += time.perf_counter() - start
+                self.flops += 2 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+            return out
+
+        conv_module._matmul = timed
+        return self
+
+    def __exit__(self, *exc):
+        conv_module._matmul = self._matmul
+
+
+def step_split(repeats, batch_size, sizes, numpy_gflops):
+    """Where minigan's training step goes: its conv layers' BLAS products, and the rest.
+
+    The products are the floor of an im2col design: the step cannot be faster
+    than they are, and the table sets them next to torch's whole step.
+    """
+    rows = []
+    for image_size in sizes:
+        twins = Twins(image_size, batch_size)
+        twins.minigan_step()
+        products, steps, torch_steps = [], [], []
+        for _ in range(repeats):
+            with _ProductTimer() as timer:
+                start = time.perf_counter()
+                twins.minigan_step()
+                steps.append(time.perf_counter() - start)
+            products.append(timer.seconds)
+            start = time.perf_counter()
+            twins.torch_step()
+            torch_steps.append(time.perf_counter() - start)
+        step, product, theirs = median(steps), median(products), median(torch_steps)
+        rows.append([f"DCGAN {image_size}×{image_size}, batch {batch_size}", f"{step * 1e3:.0f}",
+                     f"{product * 1e3:.0f}", f"{timer.flops / 1e9:.1f}",
+                     f"{timer.flops / product / 1e9:.0f} ({_share(timer.flops, product, numpy_gflops)})",
+                     f"{(step - product) * 1e3:.0f}", f"{theirs * 1e3:.0f}", f"{product / theirs:.2f}"])
+    header = ["training step", "minigan ms", "of it, products ms", "products GFLOP",
+              "products GFLOP/s (% GEMM)", "the rest ms", "torch step ms", "products / torch step"]
+    return markdown_table(header, rows)
+
+
 def machine(threads):
     """The facts that make a CPU timing reproducible."""
     model = platform.processor() or platform.machine()
@@ -157,17 +226,20 @@ def run(args, threads):
     print(f"load average at start: {_load()}")
     print()
     rates = gemm_rate(args.repeats)
-    print(markdown_table(["float32 GEMM 2048³", "GFLOP/s"],
-                         [[name, f"{rate:.0f}"] for name, rate in rates.items()]))
     sizes = [int(s) for s in args.image_sizes.split(",")]
+    tables = []
     if "layers" in args.parts:
-        table, summary = conv_layers(args.repeats, args.batch_size, sizes, rates["numpy"])
+        tables += conv_layers(args.repeats, args.batch_size, sizes, rates["numpy"])
+    if "step" in args.parts:
+        tables.append(training_step(args.repeats, args.batch_size, sizes))
+    if "split" in args.parts:
+        tables.append(step_split(args.repeats, args.batch_size, sizes, rates["numpy"]))
+    end = gemm_rate(args.repeats)
+    print(markdown_table(["float32 GEMM 2048³ (best sample)", "GFLOP/s at start", "at end"],
+                         [[name, f"{rate:.0f}", f"{end[name]:.0f}"] for name, rate in rates.items()]))
+    print("(% GEMM below: of numpy's rate at the start)")
+    for table in tables:
         print()
         print(table)
-        print()
-        print(summary)
-    if "step" in args.parts:
-        print()
-        print(training_step(args.repeats, args.batch_size, sizes))
     print()
     print(f"load average at end: {_load()}")

@@ -147,6 +147,12 @@ def over_batch(n, work, xp=np, size=None):
     write to its own slice. On CuPy (``xp``), or when the arrays hold fewer than
     ``size`` < 2**16 elements (a thread's hand-off costs more than it saves), it
     is one call, ``work(0, n)``.
+
+    These threads share the cores with BLAS's. OpenBLAS keeps its idle threads
+    spinning for ~0.1 s after a product, which slowed the copies that follow a
+    product by half (col2im right after a GEMM: 32 ms, after a pause: 21 ms);
+    ``OPENBLAS_THREAD_TIMEOUT=4`` lets them sleep at once, and minigan sets it
+    when it is imported before NumPy (``minigan/__init__.py``).
     """
     global _pool
     threads = min(cpu_threads(), n)
