@@ -18,3 +18,18 @@ def test_minigan_and_torch_training_steps_agree_over_two_steps():
     twins = Twins(image_size=32, batch_size=4)
     for _ in range(2):  # the second step also checks that Adam and the running stats moved alike
         np.testing.assert_allclose(twins.minigan_step(), twins.torch_step(), rtol=1e-3, atol=1e-4)
+
+
+def test_product_timer_counts_each_layers_flops_once():
+    import minigan as mg
+    from minigan import functional as F
+    from benchmarks.cpu import _ProductTimer
+    rng = np.random.default_rng(0)
+    for layer in layers(32)[1:3] + layers(32)[-3:-1]:  # transposed (a product computed transposed) and plain
+        x = mg.tensor(rng.standard_normal((2, layer.cin, layer.in_size, layer.in_size)).astype(np.float32))
+        shape = (layer.cin, layer.cout, 4, 4) if layer.transposed else (layer.cout, layer.cin, 4, 4)
+        w = mg.tensor(rng.standard_normal(shape).astype(np.float32))
+        conv = F.conv_transpose2d if layer.transposed else F.conv2d
+        with _ProductTimer() as timer:
+            conv(x, w, None, layer.stride, layer.padding)
+        assert timer.flops == 2 * layer.flops(), layer
