@@ -237,7 +237,8 @@ def run(args, threads):
     end = gemm_rate(args.repeats)
     print(markdown_table(["float32 GEMM 2048³ (best sample)", "GFLOP/s at start", "at end"],
                          [[name, f"{rate:.0f}", f"{end[name]:.0f}"] for name, rate in rates.items()]))
-    print("(% GEMM below: of numpy's rate at the start)")
+    print()
+    print("% GEMM below: of numpy's rate at the start.")
     for table in tables:
         print()
         print(table)
