@@ -230,35 +230,51 @@ def _col2im_channels_last(c, out_hw):
     return c >= out_hw[1]
 
 
+def _tap_reach(tap, dilation, stride, pad, out_len, in_len):
+    """Where one kernel tap's reads land in the unpadded input along one axis.
+
+    Output position o reads input tap * dilation + o * stride - pad. Returns the
+    range of output positions whose read is inside the input (a slice of the
+    rows), and the input slice they land on; (None, None) when none is.
+    """
+    first = max(0, -(-(pad - tap * dilation) // stride))  # ceil
+    last = min(out_len, (in_len - 1 + pad - tap * dilation) // stride + 1)
+    if last <= first:
+        return None, None
+    start = tap * dilation + first * stride - pad
+    return slice(first, last), slice(start, start + stride * (last - first - 1) + 1, stride)
+
+
 def _col2im(xp, cols, geo, x_shape, kernel_hw, out_hw):
     """The adjoint of ``_im2col``: add each entry of the rows back where it was read.
 
     One strided slice per kernel tap (kh * kw of them), each covering every
-    pixel, sample and channel at once. ``cols`` is (groups, N*OH*OW, K); stored
-    transposed (tap-major) when the adds run channels-first.
+    pixel, sample and channel at once. Reads of the zero padding have nowhere to
+    go: each tap adds only the rows whose read was inside the input. ``cols`` is
+    (groups, N*OH*OW, K); stored transposed (tap-major) when the adds run
+    channels-first.
     """
     n, c, h, w = x_shape
     g = geo.groups
     (kh, kw), (oh, ow) = kernel_hw, out_hw
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    top, bottom, left, right = geo.pads
-    padded = (n, h + top + bottom, w + left + right, c)
+    top, _, left, _ = geo.pads
     if _col2im_channels_last(c, out_hw):
-        gx = xp.zeros(padded, dtype=cols.dtype)
+        gx = xp.zeros((n, h, w, c), dtype=cols.dtype)
     else:  # the same (N, H, W, C) axes over (N, C, H, W) memory
-        gx = xp.zeros((n, c) + padded[1:3], dtype=cols.dtype).transpose(0, 2, 3, 1)
+        gx = xp.zeros((n, c, h, w), dtype=cols.dtype).transpose(0, 2, 3, 1)
     taps = cols.reshape(g, n, oh, ow, kh, kw, c // g).transpose(1, 2, 3, 4, 5, 0, 6)
-    gx_g = gx.reshape(padded[:3] + (g, c // g))
+    gx_g = gx.reshape(n, h, w, g, c // g)
+    rows = [_tap_reach(i, dh, sh, top, oh, h) for i in range(kh)]
+    columns = [_tap_reach(j, dw, sw, left, ow, w) for j in range(kw)]
 
     def add_taps(a, b):  # samples a..b
-        for i in range(kh):
-            for j in range(kw):
-                gx_g[a:b, i * dh: i * dh + sh * (oh - 1) + 1: sh,
-                     j * dw: j * dw + sw * (ow - 1) + 1: sw] += taps[a:b, :, :, i, j]
+        for i, (out_rows, in_rows) in enumerate(rows):
+            for j, (out_cols, in_cols) in enumerate(columns):
+                if out_rows is not None and out_cols is not None:
+                    gx_g[a:b, in_rows, in_cols] += taps[a:b, out_rows, out_cols, i, j]
 
     backend.over_batch(n, add_taps, xp)
-    if any(geo.pads):  # crop, keeping the memory order
-        gx = gx[:, top:top + h, left:left + w].copy(order="K")
     return gx.transpose(0, 3, 1, 2)
 
 
