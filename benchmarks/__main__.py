@@ -2,8 +2,9 @@
 
 The thread count is fixed before numpy and torch are imported (their BLAS and
 OpenMP pools read it at start-up), and torch is given the same number as
-numpy's BLAS, so both frameworks run on the same cores. So is OpenBLAS's idle
-spin (``OPENBLAS_THREAD_TIMEOUT``), which minigan sets when imported first.
+numpy's BLAS, so both frameworks run on the same cores. (Importing minigan
+tells numpy's OpenBLAS to let its idle threads sleep at once: see
+``minigan.backend.openblas_idle_threads_sleep``.)
 """
 import argparse
 import os
@@ -28,8 +29,6 @@ def main():
     args = _parse()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
-    # minigan's setting for numpy's OpenBLAS (minigan/__init__.py), made here because torch loads numpy
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     import torch
     from . import cpu
 

@@ -4,16 +4,7 @@
     x = mg.randn(4, 3, requires_grad=True)
     (x.tanh() ** 2).sum().backward()
 """
-import os as _os
-import sys as _sys
-
-if "numpy" not in _sys.modules:  # OpenBLAS reads it once, when NumPy loads it
-    # After each product OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) before they sleep;
-    # on the CPU every product is followed by NumPy copies and adds that need those cores. 2^4:
-    # sleep at once (waking them for the next product costs microseconds). See backend.py.
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 from . import backend, functional, nn, optim
 from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled

@@ -148,11 +148,8 @@ def over_batch(n, work, xp=np, size=None):
     ``size`` < 2**16 elements (a thread's hand-off costs more than it saves), it
     is one call, ``work(0, n)``.
 
-    These threads share the cores with BLAS's. OpenBLAS keeps its idle threads
-    spinning for ~0.1 s after a product, which slowed the copies that follow a
-    product by half (col2im right after a GEMM: 32 ms, after a pause: 21 ms);
-    ``OPENBLAS_THREAD_TIMEOUT=4`` lets them sleep at once, and minigan sets it
-    when it is imported before NumPy (``minigan/__init__.py``).
+    These threads share the cores with BLAS's, whose idle threads minigan tells
+    to sleep at once (``openblas_idle_threads_sleep``).
     """
     global _pool
     threads = min(cpu_threads(), n)
@@ -213,4 +210,52 @@ def keep_freed_host_memory():
     return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
 
 
+def _numpy_openblas():
+    """NumPy's OpenBLAS as a ctypes library, or None (another BLAS, or not Linux)."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
+    except OSError:
+        return None
+    for path in sorted(paths, key=lambda p: "numpy" not in p):  # numpy's own copy first
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def openblas_idle_threads_sleep(timeout=4):
+    """Let OpenBLAS's idle threads sleep as soon as a product ends.
+
+    By default they spin for 2^28 cycles (~0.1 s) waiting for the next product,
+    and on the CPU every product is followed by NumPy copies and adds that need
+    those cores: col2im of DCGAN's second D layer took 32 ms right after a
+    product and 21 ms after a pause. ``OPENBLAS_THREAD_TIMEOUT`` (2^timeout
+    cycles) sets how long they spin, but OpenBLAS reads it when it is loaded,
+    which is usually before minigan is; so this sets the variable, has OpenBLAS
+    read it again and stops its threads, and the next product starts them with
+    the new timeout (waking them costs microseconds per product).
+
+    Called when minigan is imported. Does nothing when ``OPENBLAS_THREAD_TIMEOUT``
+    is already set (the user's choice), or for a BLAS other than OpenBLAS with
+    its own threads (pthreads). Returns whether the setting is in force.
+    """
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ and os.environ["OPENBLAS_THREAD_TIMEOUT"] != str(timeout):
+        return False
+    lib = _numpy_openblas()
+    names = ("openblas_get_parallel", "scipy_openblas_get_parallel64_", "scipy_openblas_get_parallel")
+    get_parallel = next((getattr(lib, n) for n in names if lib is not None and hasattr(lib, n)), None)
+    needed = ("openblas_thread_timeout", "openblas_read_env", "blas_thread_shutdown_")
+    if get_parallel is None or not all(hasattr(lib, n) for n in needed) or get_parallel() != 1:
+        return False  # 1: OpenBLAS's own thread server; 0 single-threaded, 2 OpenMP
+    if lib.openblas_thread_timeout() != timeout:
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(timeout)
+        lib.openblas_read_env()
+        lib.blas_thread_shutdown_()
+    return lib.openblas_thread_timeout() == timeout
+
+
 keep_freed_host_memory()
+openblas_idle_threads_sleep()
