@@ -1,6 +1,10 @@
 """python -m benchmarks cpu [--repeats N] [--threads T] [--batch-size B] [--parts layers,step,split]
+python -m benchmarks gpu [--repeats N] [--dry-run]
 
-The thread count is fixed before numpy and torch are imported (their BLAS and
+cpu: minigan on NumPy against torch on the CPU (benchmarks/cpu.py); gpu: the
+Triton kernels and a DCGAN step against torch and cuDNN (benchmarks/gpu.py).
+
+For the cpu suite, the thread count is fixed before numpy and torch are imported (their BLAS and
 OpenMP pools read it at start-up), and torch is given the same number as
 numpy's BLAS, so both frameworks run on the same cores. (Importing minigan
 tells numpy's OpenBLAS to let its idle threads sleep at once: see
@@ -12,8 +16,8 @@ import os
 
 def _parse():
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
-    parser.add_argument("suite", choices=["cpu"],
-                        help="what to time (cpu: minigan on NumPy vs torch on the CPU)")
+    parser.add_argument("suite", choices=["cpu", "gpu"],
+                        help="what to time (cpu: minigan on NumPy vs torch on the CPU; gpu: the kernels)")
     parser.add_argument("--repeats", type=int, default=10,
                         help="samples per measurement (medians are reported)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
@@ -21,12 +25,21 @@ def _parse():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-sizes", default="64,32", help="DCGAN image sizes, comma-separated")
     parser.add_argument("--parts", default="layers,step,split",
-                        help="which tables after the GEMM rate: layers, step, split (comma-separated)")
+                        help="cpu: which tables after the GEMM rate: layers, step, split (comma-separated)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="gpu: every case once at toy sizes on the CPU, the kernels under Triton's "
+                             "interpreter (checks the harness, not the speed)")
     return parser.parse_args()
 
 
 def main():
     args = _parse()
+    if args.suite == "gpu":
+        if args.dry_run:  # read when triton is imported
+            os.environ.update(TRITON_INTERPRET="1", MINIGAN_KERNELS="1")
+        from . import gpu
+        gpu.run(args)
+        return
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     import torch

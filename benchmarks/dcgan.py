@@ -14,6 +14,7 @@ BCE(D(real), 1) + BCE(D(fake.detach()), 0); G descends the non-saturating
 BCE(D(fake), 1); Adam with lr 2e-4, betas (0.5, 0.999) for both.
 """
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -88,31 +89,37 @@ def _networks(nn, image_size):
 
 
 class Twins:
-    """The same DCGAN in minigan and torch: same weights, same batches, same steps."""
+    """The same DCGAN in minigan and torch: same weights, same batches, same steps, on ``device``."""
 
-    def __init__(self, image_size=64, batch_size=64, seed=0):
+    def __init__(self, image_size=64, batch_size=64, seed=0, device="cpu"):
         mg.manual_seed(seed)
+        self.device = device
         self.mg_g, self.mg_d = _networks(mnn, image_size)
         self.th_g, self.th_d = _networks(torch.nn, image_size)
         for mine, theirs in ((self.mg_g, self.th_g), (self.mg_d, self.th_d)):
             theirs.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
                                     for k, v in mine.state_dict().items()})
+            mine.to(device)
+            theirs.to(device)
         rng = np.random.default_rng(seed)
         self.real = rng.uniform(-1, 1, (batch_size, CHANNELS, image_size, image_size)).astype(np.float32)
         self.z = rng.standard_normal((batch_size, LATENT, 1, 1)).astype(np.float32)
+        self.mg_batch = mg.tensor(self.real, device=device), mg.tensor(self.z, device=device)
+        self.th_batch = torch.from_numpy(self.real).to(device), torch.from_numpy(self.z).to(device)
         adam = dict(lr=2e-4, betas=(0.5, 0.999))
         self.mg_opt = Adam(self.mg_g.parameters(), **adam), Adam(self.mg_d.parameters(), **adam)
         self.th_opt = (torch.optim.Adam(self.th_g.parameters(), **adam),
                        torch.optim.Adam(self.th_d.parameters(), **adam))
 
     def minigan_step(self):
-        return _train_step(self.mg_g, self.mg_d, *self.mg_opt, mg.tensor(self.real), mg.tensor(self.z),
-                           F.binary_cross_entropy_with_logits, mg.ones, mg.zeros)
+        return _train_step(self.mg_g, self.mg_d, *self.mg_opt, *self.mg_batch,
+                           F.binary_cross_entropy_with_logits, partial(mg.ones, device=self.device),
+                           partial(mg.zeros, device=self.device))
 
     def torch_step(self):
-        return _train_step(self.th_g, self.th_d, *self.th_opt, torch.from_numpy(self.real),
-                           torch.from_numpy(self.z), torch.nn.functional.binary_cross_entropy_with_logits,
-                           torch.ones, torch.zeros)
+        return _train_step(self.th_g, self.th_d, *self.th_opt, *self.th_batch,
+                           torch.nn.functional.binary_cross_entropy_with_logits,
+                           partial(torch.ones, device=self.device), partial(torch.zeros, device=self.device))
 
 
 def _train_step(generator, discriminator, opt_g, opt_d, real, z, bce, ones, zeros):

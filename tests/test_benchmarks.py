@@ -33,3 +33,18 @@ def test_product_timer_counts_each_layers_flops_once():
         with _ProductTimer() as timer:
             conv(x, w, None, layer.stride, layer.padding)
         assert timer.flops == 2 * layer.flops(), layer
+
+
+def test_gpu_suite_runs_every_case_in_a_dry_run_on_the_cpu():
+    # the GPU harness is run where a GPU is lent; this keeps it from breaking in between
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+    pytest.importorskip("triton", reason="the kernels need triton (Linux)")
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "gpu", "--dry-run"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for table in ("device-to-device copy", "AdaIN bwd", "speed vs cuDNN", "ConvT fwd", "DCGAN 16×16"):
+        assert table in done.stdout, table
