@@ -14,18 +14,23 @@ H100_BYTES_PER_S = 3.35e12
 H100_TF32_FLOPS = 400e12  # dense, SXM
 
 
-def gpu_ms(fn, repeats=20):
-    """Milliseconds per call of ``fn`` on CuPy's current stream (after two warm-up calls)."""
+def gpu_ms(fn, repeats=20, warmup=2):
+    """Median milliseconds of one call of ``fn``, each timed with CUDA events on CuPy's current
+    stream (after ``warmup`` calls: compiles, autotuning, allocator pools)."""
+    import statistics
+
     import cupy
-    for _ in range(2):
+    for _ in range(warmup):
         fn()
-    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-    start.record()
+    samples = []
     for _ in range(repeats):
+        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
         fn()
-    stop.record()
-    stop.synchronize()
-    return cupy.cuda.get_elapsed_time(start, stop) / repeats
+        stop.record()
+        stop.synchronize()
+        samples.append(cupy.cuda.get_elapsed_time(start, stop))
+    return statistics.median(samples)
 
 
 def _reference(fn):

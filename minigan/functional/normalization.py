@@ -60,6 +60,11 @@ def _affine(y, weight, bias, shape):
     return y
 
 
+def _accumulator(dtype):
+    """The dtype sums over the batch are taken in: float16 in float32, others in their own."""
+    return np.float32 if np.dtype(dtype).itemsize < 4 else dtype
+
+
 def _update_running(stat, new, momentum):
     """stat <- (1 - momentum) stat + momentum new, in place and off the graph."""
     if stat is None:
@@ -103,7 +108,7 @@ class BatchNormTraining(Function):
                                 f"differ (input {_shape_str(x.shape)}); cast one with .to(dtype)")
         xp = backend.get_array_module(x)
         n, count, axes = x.shape[0], x.size // x.shape[1], self.axes
-        acc = np.float32 if x.dtype.itemsize < 4 else x.dtype  # float16 sums in float32
+        acc = _accumulator(x.dtype)
         # every pass runs on slices of the batch, one per CPU thread (backend.over_batch)
         total = backend.batch_sum(n, lambda a, b: x[a:b].sum(axis=axes, keepdims=True, dtype=acc), xp, x.size)
         self.batch_mean = (total / count).astype(x.dtype)
@@ -162,7 +167,7 @@ class BatchNormTraining(Function):
         x_hat, inv_sigma, axes = self.saved_x_hat, self.saved_inv_sigma, self.axes
         xp = backend.get_array_module(gy)
         n, count = gy.shape[0], gy.size // gy.shape[1]
-        acc = np.float32 if gy.dtype.itemsize < 4 else gy.dtype
+        acc = _accumulator(gy.dtype)
 
         def sums(a, b):  # the partial sums of gy and gy * x_hat over a slice of the batch
             g = gy[a:b]
