@@ -190,8 +190,8 @@ def keep_freed_host_memory():
     A training step allocates the same large arrays every step (im2col's
     columns are tens of MB). glibc's malloc serves such a block with a fresh
     ``mmap`` and unmaps it on free, so every step the kernel hands out and zeroes
-    new pages again, one page fault per 4 KB: a DCGAN step on the CPU spent about
-    a fifth of its time there. Serving every block from the heap and never
+    new pages again, one page fault per 4 KB (``benchmarks/RESULTS.md`` has the
+    DCGAN step with and without this). Serving every block from the heap and never
     trimming it is what a caching allocator (CuPy's memory pool, torch's CUDA
     allocator) does: the process keeps its peak memory, and a step reuses it.
 
@@ -231,8 +231,8 @@ def openblas_idle_threads_sleep(timeout=4):
 
     By default they spin for 2^28 cycles (~0.1 s) waiting for the next product,
     and on the CPU every product is followed by NumPy copies and adds that need
-    those cores: col2im of DCGAN's second D layer took 32 ms right after a
-    product and 21 ms after a pause. ``OPENBLAS_THREAD_TIMEOUT`` (2^timeout
+    those cores (a col2im right after a product ran about half again as long
+    as after a pause). ``OPENBLAS_THREAD_TIMEOUT`` (2^timeout
     cycles) sets how long they spin, but OpenBLAS reads it when it is loaded,
     which is usually before minigan is; so this sets the variable, has OpenBLAS
     read it again and stops its threads, and the next product starts them with
