@@ -14,6 +14,7 @@ launches instead of running them, so the tests can compile, for an sm_90 GPU
 without one, exactly the kernels and block sizes the launchers choose.
 """
 import contextlib
+import typing
 import warnings
 
 import numpy as np
@@ -86,8 +87,23 @@ def _on_cupy_stream(array):
 # ---------------------------------------------------------------- launching
 
 
+class Launch(typing.NamedTuple):
+    """One recorded launch, specialized as Triton's launcher would specialize it.
+
+    ``signature`` maps each run-time argument to its Triton type; an int argument
+    equal to 1 is in ``constexprs`` instead (Triton compiles it in as a constant),
+    and ``aligned`` names the arguments Triton marks divisible by 16 (an address
+    or an int), which is what lets the compiler emit 16-byte loads.
+    """
+    kernel: object
+    signature: dict
+    constexprs: dict
+    options: dict
+    aligned: tuple
+
+
 class _Recorder:
-    """Collects (kernel, argument types, constexprs, options) instead of launching."""
+    """Collects ``Launch`` records instead of launching."""
 
     def __init__(self):
         self.launches = []
@@ -98,7 +114,7 @@ _recorder = None
 
 @contextlib.contextmanager
 def recording():
-    """Launches inside this block are recorded, not run; yields the list they go to."""
+    """Launches inside this block are recorded, not run; yields the list of ``Launch`` they go to."""
     global _recorder
     previous, _recorder = _recorder, _Recorder()
     try:
@@ -107,17 +123,34 @@ def recording():
         _recorder = previous
 
 
-def _type_of(value):
-    """Triton's signature type of one launch argument (for compiling without a launch)."""
-    if hasattr(value, "dtype") and hasattr(value, "shape"):
-        return "*" + _FLOAT[np.dtype(value.dtype)]
-    if isinstance(value, (bool, np.bool_)):
-        return "i1"
-    if isinstance(value, (int, np.integer)):
-        return "i32" if -2**31 <= int(value) < 2**31 else "i64"
-    if isinstance(value, float):
-        return "fp32"
-    raise TypeError(f"kernels.bridge: cannot type launch argument {value!r}")
+def _address(array):
+    return array.ctypes.data if isinstance(array, np.ndarray) else array.data.ptr
+
+
+def _specialize(args, constexprs):
+    """(signature, constexprs, aligned) for these arguments, by Triton's launcher's rules:
+    arrays are typed pointers, an int is i32 or i64 (and a constant when it is 1), a
+    float is fp32, a bool u1; addresses and ints divisible by 16 are marked aligned."""
+    signature, constexprs, aligned = {}, dict(constexprs), []
+    for name, value in args.items():
+        if hasattr(value, "dtype") and hasattr(value, "shape"):
+            signature[name] = "*" + _FLOAT[np.dtype(value.dtype)]
+            if _address(value) % 16 == 0:
+                aligned.append(name)
+        elif isinstance(value, (bool, np.bool_)):
+            signature[name] = "u1"
+        elif isinstance(value, (int, np.integer)):
+            if value == 1:
+                constexprs[name] = 1
+                continue
+            signature[name] = "i32" if -2**31 <= int(value) < 2**31 else "i64"
+            if value % 16 == 0:
+                aligned.append(name)
+        elif isinstance(value, float):
+            signature[name] = "fp32"
+        else:
+            raise TypeError(f"kernels.bridge: cannot type launch argument {name}={value!r}")
+    return signature, constexprs, tuple(aligned)
 
 
 def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
@@ -131,8 +164,8 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
     if num_stages is not None:
         options["num_stages"] = num_stages
     if _recorder is not None:
-        signature = {name: _type_of(v) for name, v in args.items()}
-        _recorder.launches.append((kernel, signature, dict(constexprs), options))
+        signature, constexprs, aligned = _specialize(args, constexprs)
+        _recorder.launches.append(Launch(kernel, signature, constexprs, options, aligned))
         return
     grid = tuple(int(g) for g in grid)
     if min(grid) == 0:
@@ -143,12 +176,35 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
             raise RuntimeError(f"{kernel.fn.__name__}: NumPy arrays run only under Triton's interpreter, "
                                "and these kernels were compiled for the GPU: set TRITON_INTERPRET=1 before "
                                "triton is imported (or MINIGAN_KERNELS=0)")
+        _interpreter_loops_take_scalars()
         kernel[grid](*[as_torch(v) if hasattr(v, "shape") else v for v in args.values()],
                      **constexprs, **options)
         return
     with _on_cupy_stream(first):  # wrapped on the launch stream, DLPack adds no synchronization
         kernel[grid](*[as_torch(v) if hasattr(v, "shape") else v for v in args.values()],
                      **constexprs, **options)
+
+
+def _interpreter_loops_take_scalars():
+    """Let ``range(0, S, BLOCK)`` with a run-time ``S`` work in Triton 3.6's interpreter on NumPy >= 2.4.
+
+    The interpreter holds a scalar argument as a one-element array and gives
+    ``range`` its ``int()``; NumPy 2.4 refuses ``int()`` of an array with a
+    dimension ("only 0-dimensional arrays can be converted"). Newer Triton
+    squeezes the array first; this does the same for the older ones, by
+    wrapping the function that patches ``tl.tensor`` for each interpreted launch.
+    """
+    from triton.runtime import interpreter
+    patch = getattr(interpreter, "_patch_lang_tensor", None)
+    if patch is None or getattr(patch, "squeezes_scalars", False):
+        return
+
+    def patch_then_squeeze(tensor, scope, *rest):
+        patch(tensor, scope, *rest)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    patch_then_squeeze.squeezes_scalars = True
+    interpreter._patch_lang_tensor = patch_then_squeeze
 
 
 def next_power_of_2(n):
@@ -162,12 +218,15 @@ def cdiv(a, b):
 # ---------------------------------------------------------------- compiling without a GPU
 
 
-def compile_for(kernel, signature, constexprs, options, arch=90):
-    """Compile one recorded launch for CUDA ``arch`` (sm_90 by default) on any machine.
+def compile_for(launch, arch=90):
+    """Compile one recorded ``Launch`` for CUDA ``arch`` (sm_90 by default) on any machine.
 
     ``triton.compile`` with a CUDA target runs the whole pipeline (TTIR, TTGIR,
     LLVM, PTX, and ptxas to a cubin) without a GPU; ptxas ships in Triton's wheel.
-    Returns the compiled kernel: ``.metadata.shared`` is its shared memory in bytes.
+    The launch's specialization (constant 1s, 16-divisible arguments) is passed on,
+    so this is the code the GPU would run for the same arrays.
+    Returns the compiled kernel: ``.metadata.shared`` is its shared memory in bytes,
+    ``.asm`` its TTGIR, PTX and cubin.
     Triton >= 3.2 names the compile-time arguments ``constexprs``, older ones ``constants``.
     """
     import inspect
@@ -176,7 +235,9 @@ def compile_for(kernel, signature, constexprs, options, arch=90):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
+    kernel, signature, constexprs = launch.kernel, launch.signature, launch.constexprs
     full = {name: "constexpr" if name in constexprs else signature[name] for name in kernel.arg_names}
+    attrs = {(kernel.arg_names.index(name),): [["tt.divisibility", 16]] for name in launch.aligned}
     keyword = "constexprs" if "constexprs" in inspect.signature(ASTSource).parameters else "constants"
-    source = ASTSource(kernel, full, **{keyword: dict(constexprs)})
-    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=dict(options))
+    source = ASTSource(kernel, full, attrs=attrs, **{keyword: dict(constexprs)})
+    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=dict(launch.options))

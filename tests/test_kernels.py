@@ -434,15 +434,17 @@ def _recorded_launches():
             recorded.append((launches, dtype != np.float32 and typical != 0))
     cases = {}
     for launches, slow in recorded:
-        for kernel, signature, constexprs, options in launches:
-            name = kernel.fn.__name__
-            key = (name, tuple(signature.items()), tuple(constexprs.items()), tuple(options.items()))
+        for launch in launches:
+            name, constexprs = launch.kernel.fn.__name__, launch.constexprs
+            key = (name, tuple(launch.signature.items()), tuple(constexprs.items()),
+                   tuple(launch.options.items()), launch.aligned)
             flags = "+".join(k[4:].lower() for k, v in constexprs.items() if k.startswith("HAS_") and v)
             blocks = "x".join(str(v) for k, v in constexprs.items() if k.startswith("BLOCK"))
-            label = f"{name}-{signature[kernel.arg_names[0]][1:]}-{blocks}-w{options['num_warps']}"
+            label = f"{name}-{launch.signature[launch.kernel.arg_names[0]][1:]}-{blocks}-w{launch.options['num_warps']}"
             label += f"-{flags}" if flags else ""
             marks = [pytest.mark.slow] if slow else []
-            cases.setdefault(key, pytest.param(kernel, signature, constexprs, options, id=label, marks=marks))
+            if key not in cases:
+                cases[key] = pytest.param(launch, id=f"{label}-{len(cases)}", marks=marks)
     return list(cases.values())
 
 
@@ -454,21 +456,45 @@ def cuda_toolchain():
     """Skip, saying why, where Triton cannot compile for CUDA here (no ptxas, no NVIDIA backend)."""
     from kernels import bias_act, bridge
     try:
-        bridge.compile_for(bias_act.bias_leaky_relu_kernel,
-                           dict(x_ptr="*fp32", bias_ptr="*fp32", y_ptr="*fp32", numel="i32",
-                                channels="i32", inner="i32"),
-                           dict(HAS_BIAS=False, SLOPE=0.2, GAIN=1.0, BLOCK=128), dict(num_warps=4))
+        with bridge.recording() as launches:
+            bias_act.bias_leaky_relu(np.zeros(5, np.float32), None, 0.2, 1.0)
+        bridge.compile_for(launches[0])
     except Exception as error:  # FileNotFoundError for ptxas, RuntimeError from the backend
         pytest.skip(f"Triton cannot compile for CUDA on this machine: {type(error).__name__}: {error}"[:300])
 
 
 @pytest.mark.skipif(INTERPRETER, reason="the interpreter replaces the compiler; compiled in the parent run")
 @pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
-@pytest.mark.parametrize("kernel, signature, constexprs, options", [] if INTERPRETER else _recorded_launches())
-def test_kernel_compiles_for_sm90_within_shared_memory(cuda_toolchain, kernel, signature, constexprs, options):
+@pytest.mark.parametrize("launch", [] if INTERPRETER else _recorded_launches())
+def test_kernel_compiles_for_sm90_within_shared_memory(cuda_toolchain, launch):
     from kernels import bridge
-    compiled = bridge.compile_for(kernel, signature, constexprs, options, arch=90)
+    compiled = bridge.compile_for(launch, arch=90)
     assert compiled.asm.get("cubin"), "no cubin: ptxas did not run"
     assert compiled.metadata.shared <= SM90_SHARED_BYTES, (
-        f"{kernel.fn.__name__} needs {compiled.metadata.shared} bytes of shared memory; "
+        f"{launch.kernel.fn.__name__} needs {compiled.metadata.shared} bytes of shared memory; "
         f"an sm_90 block has {SM90_SHARED_BYTES}")
+
+
+@pytest.mark.skipif(INTERPRETER, reason="the launcher's rules, not the interpreter's")
+def test_recorded_launches_are_specialized_as_triton_would_launch_them():
+    # what sm_90 compiles must be what the GPU runs: Triton turns an int 1 into a constant and
+    # marks 16-divisible ints and addresses, and the compiler vectorizes on those marks
+    jit = pytest.importorskip("triton.runtime.jit")
+    native = getattr(jit, "native_specialize_impl", None)
+    if native is None:
+        pytest.skip("this Triton has no native_specialize_impl to compare with")
+    import torch
+    from triton.backends.compiler import BaseBackend
+
+    from kernels import bridge
+    base = np.zeros(40, np.float32)
+    args = dict(a=base, b=base[1:], c=base.astype(np.float64), one=1, sixteen=48, odd=7, big=2**40, f=0.5)
+    signature, constexprs, aligned = bridge._specialize(args, {})
+    for name, value in args.items():
+        kind, mark = native(BaseBackend, torch.from_numpy(value) if isinstance(value, np.ndarray) else value,
+                            False, True, True)
+        if kind == "constexpr":
+            assert constexprs[name] == value and name not in signature, name
+        else:
+            assert signature[name] == kind, (name, signature[name], kind)
+            assert (name in aligned) == (mark == "D"), (name, mark)
