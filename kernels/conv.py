@@ -11,7 +11,18 @@ channels, and the inner dimension K runs over the taps (c, i, j) of the filter:
 *Implicit*: no im2col matrix is ever stored. Each program owns a BLOCK_M x
 BLOCK_N tile of the result and walks K in steps of BLOCK_K, computing for each
 step the addresses of the receptive-field values it needs (zero where they
-fall in the padding) and loading them straight into registers for ``tl.dot``.
+fall in the padding) and loading them straight into shared memory for ``tl.dot``.
+
+The K loop runs tap by tap, BLOCK_K channels at a time: step t is filter tap
+(i, j) = divmod(t // steps, kw) over channels (t % steps) * BLOCK_K + [0, BLOCK_K).
+Only those scalars are divided; per row, a tap moves the receptive field by
+(i*dh, j*dw) and decides whether the row is in the padding; per value, all that
+is left is an add and an and. (Dividing each k = (c, i, j) of a tile instead
+cost ~1,400 instructions per thread per K step of a 3x3 layer, six times what
+the 4 tensor-core instructions of the step need.) The launchers hand the
+kernels the channel axis innermost in memory (the activations as NHWC, the
+filters with C, or for dgrad O, last; a copy when it is not), so each row's
+BLOCK_K channels are one contiguous run that loads as 16-byte pieces.
 
 Strided dgrad is decomposed by *stride phase* instead of inserting zeros: the
 output rows h with the same (h + ph) mod sh see the same taps i (those with
@@ -39,6 +50,10 @@ Typical shape: a 3x3 layer, x (16, 256, 32, 32) -> y (16, 256, 32, 32), stride 1
     dgrad    reads gy + W, writes gx:                          36 MB, 19.3 GFLOP
     wgrad    reads x + gy, writes gW (+ split-K partials):     36 MB, 19.3 GFLOP
     roofline on an H100 (~400 TFLOP/s dense TF32): ~0.05 ms each; compute-bound
+    compiled for sm_90 (x (64, 256, 16, 16), 3x3, Triton 3.9): 128 x 128 x 32 tiles, 8 warps, 96 KB of
+        shared memory; forward and dgrad's K loop is ~230 instructions per thread per step: 4 HGMMA
+        (per warpgroup), 8 LDGSTS.128 (16-byte async copies); wgrad's ~290 (4x4 stride 2: ~830,
+        its gathers of x are 4-byte copies)
     measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
 """
 import math
@@ -51,6 +66,7 @@ import triton.language as tl
 from .bridge import cdiv, launch, next_power_of_2, nonnegative_strides, xp_of
 
 TARGET_PROGRAMS = 264  # about two waves on an H100's 132 SMs: what split-K aims for
+WAVE = 132             # programs in one wave (an H100's SMs): the least count of big tiles worth using
 
 
 @triton.jit
@@ -69,23 +85,24 @@ def conv2d_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,
     oh, ow = ohw // OW, ohw % OW
     o = g * OG + pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     o_ok = o < (g + 1) * OG
-    x_rows = x_ptr + n.to(tl.int64) * sxn
+    x_rows = x_ptr + n.to(tl.int64) * sxn + g * CG * sxc
     top, left = oh * SH - PH, ow * SW - PW
+    kk = tl.arange(0, BLOCK_K)
+    steps = tl.cdiv(CG, BLOCK_K)  # blocks of input channels per filter tap
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_ty)
-    taps = KH * KW
-    for k0 in range(0, CG * taps, BLOCK_K):
-        # K index k = (c, i, j): input channel c of the group, filter tap (i, j)
-        k = k0 + tl.arange(0, BLOCK_K)
-        k_ok = k < CG * taps
-        c, tap = k // taps, k % taps
-        i, j = tap // KW, tap % KW
-        ih = top[:, None] + (i * DH)[None, :]
-        iw = left[:, None] + (j * DW)[None, :]
-        inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)  # outside is the zero padding
-        a = tl.load(x_rows[:, None] + ((g * CG + c) * sxc)[None, :] + ih * sxh + iw * sxw,
-                    mask=pix_ok[:, None] & k_ok[None, :] & inside, other=0)
+    for t in range(0, KH * KW * steps):
+        # step t: filter tap (i, j), input channels c of the group; only scalars are divided
+        tap = t // steps
+        c = (t - tap * steps) * BLOCK_K + kk
+        i = tap // KW
+        j = tap - i * KW
+        ih, iw = top + i * DH, left + j * DW
+        row_ok = pix_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)  # outside is the zero padding
+        c_ok = c < CG
+        a = tl.load(x_rows[:, None] + (ih * sxh + iw * sxw)[:, None] + (c * sxc)[None, :],
+                    mask=row_ok[:, None] & c_ok[None, :], other=0)
         b = tl.load(w_ptr + (c * swc + i * swh + j * sww)[:, None] + (o * swo)[None, :],
-                    mask=k_ok[:, None] & o_ok[None, :], other=0)
+                    mask=c_ok[:, None] & o_ok[None, :], other=0)
         acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc_ty)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + o, mask=o_ok, other=0).to(acc_ty)[None, :]
@@ -112,23 +129,25 @@ def conv2d_input_grad_kernel(gy_ptr, w_ptr, bias_ptr, gx_ptr,
     c_in_group = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)  # W's dim 1; the input channel is g CG + that
     c = g * CG + c_in_group
     c_ok = c_in_group < CG
-    gy_rows = gy_ptr + n.to(tl.int64) * sgn
+    gy_rows = gy_ptr + n.to(tl.int64) * sgn + g * OG * sgc
+    w_cols = w_ptr + g * OG * swo + c_in_group * swc
+    kk = tl.arange(0, BLOCK_K)
+    steps = tl.cdiv(OG, BLOCK_K)  # blocks of output channels per tap of the phase
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_ty)
-    taps = TKH * TKW
-    for k0 in range(0, OG * taps, BLOCK_K):
-        # K index k = (o, ti, tj): output channel o of the group, the phase's tap (ti, tj)
-        k = k0 + tl.arange(0, BLOCK_K)
-        k_ok = k < OG * taps
-        o, tap = g * OG + k // taps, k % taps
-        ti, tj = tap // TKW, tap % TKW
-        oh = (OH0 + th)[:, None] - (ti * DOH)[None, :]
-        ow = (OW0 + tw)[:, None] - (tj * DOW)[None, :]
-        inside = (oh >= 0) & (oh < OH) & (ow >= 0) & (ow < OW)
-        a = tl.load(gy_rows[:, None] + (o * sgc)[None, :] + oh * sgh + ow * sgw,
-                    mask=pix_ok[:, None] & k_ok[None, :] & inside, other=0)
+    for s in range(0, TKH * TKW * steps):
+        # step s: the phase's tap (ti, tj), output channels o of the group
+        tap = s // steps
+        o = (s - tap * steps) * BLOCK_K + kk
+        ti = tap // TKW
+        tj = tap - ti * TKW
+        oh, ow = OH0 + th - ti * DOH, OW0 + tw - tj * DOW
+        row_ok = pix_ok & (oh >= 0) & (oh < OH) & (ow >= 0) & (ow < OW)
+        o_ok = o < OG
+        a = tl.load(gy_rows[:, None] + (oh * sgh + ow * sgw)[:, None] + (o * sgc)[None, :],
+                    mask=row_ok[:, None] & o_ok[None, :], other=0)
         i, j = I0 + ti * TSH, J0 + tj * TSW
-        b = tl.load(w_ptr + (o * swo + i * swh + j * sww)[:, None] + (c_in_group * swc)[None, :],
-                    mask=k_ok[:, None] & c_ok[None, :], other=0)
+        b = tl.load(w_cols[None, :] + (o * swo + i * swh + j * sww)[:, None],
+                    mask=o_ok[:, None] & c_ok[None, :], other=0)
         acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc_ty)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + c, mask=c_ok, other=0).to(acc_ty)[None, :]
@@ -139,22 +158,24 @@ def conv2d_input_grad_kernel(gy_ptr, w_ptr, bias_ptr, gx_ptr,
 
 @triton.jit
 def conv2d_weight_grad_kernel(x_ptr, gy_ptr, part_ptr,
-                              N, H, W, OH, OW, CG, OG, SPLIT, CHUNK,
+                              N, H, W, OH, OW, CG, OG, SPLIT, CHUNK, C_BLOCKS,
                               sxn, sxc, sxh, sxw, sgn, sgc, sgh, sgw,
                               KH, KW, SH, SW, PH, PW, DH, DW,
                               ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    # rows: output channels o; columns: filter entries (c, i, j); K: this program's chunk of pixels
+    # rows: output channels o; columns: input channels c at one filter tap (i, j);
+    # K: this program's chunk of pixels
     pid_m, pid_n, pid_z = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     g, split = pid_z // SPLIT, pid_z % SPLIT
+    tap = pid_n // C_BLOCKS
+    i = tap // KW
+    j = tap - i * KW
     acc_ty = tl.float64 if ACC_FP64 else tl.float32
     o = g * OG + pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     o_ok = o < (g + 1) * OG
-    taps = KH * KW
-    q = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    q_ok = q < CG * taps
-    c, tap = g * CG + q // taps, q % taps
-    i, j = tap // KW, tap % KW
+    c_in_group = (pid_n - tap * C_BLOCKS) * BLOCK_N + tl.arange(0, BLOCK_N)
+    c_ok = c_in_group < CG
+    x_cols = x_ptr + (g * CG + c_in_group) * sxc
     start = split * CHUNK
     stop = tl.minimum(start + CHUNK, N * OH * OW)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_ty)
@@ -166,16 +187,15 @@ def conv2d_weight_grad_kernel(x_ptr, gy_ptr, part_ptr,
         n64 = n.to(tl.int64)
         a = tl.load(gy_ptr + (n64 * sgn + oh * sgh + ow * sgw)[None, :] + (o * sgc)[:, None],
                     mask=o_ok[:, None] & p_ok[None, :], other=0)
-        ih = (oh * SH - PH)[:, None] + (i * DH)[None, :]
-        iw = (ow * SW - PW)[:, None] + (j * DW)[None, :]
-        inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        b = tl.load(x_ptr + (n64 * sxn)[:, None] + (c * sxc)[None, :] + ih * sxh + iw * sxw,
-                    mask=p_ok[:, None] & q_ok[None, :] & inside, other=0)
+        ih, iw = oh * SH - PH + i * DH, ow * SW - PW + j * DW
+        p_in = p_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        b = tl.load(x_cols[None, :] + (n64 * sxn + ih * sxh + iw * sxw)[:, None],
+                    mask=p_in[:, None] & c_ok[None, :], other=0)
         acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc_ty)
-    # partial sums of chunk `split` go to part[split, o, q], part of shape (SPLIT, groups * OG, CG*KH*KW)
+    # partial sums of chunk `split` go to part[split, o, c, i, j], part of shape (SPLIT, groups * OG, CG, KH, KW)
     row = split.to(tl.int64) * (tl.num_programs(2) // SPLIT) * OG + o
-    out = part_ptr + row[:, None] * (CG * taps) + q[None, :]
-    tl.store(out, acc, mask=o_ok[:, None] & q_ok[None, :])
+    out = part_ptr + row[:, None] * (CG * KH * KW) + (c_in_group * (KH * KW) + tap)[None, :]
+    tl.store(out, acc, mask=o_ok[:, None] & c_ok[None, :])
 
 
 # ---------------------------------------------------------------- launchers
@@ -196,12 +216,33 @@ def _block(size, lo=16, hi=64):
     return min(max(next_power_of_2(size), lo), hi)
 
 
-def _blocks(dtype, m, n, k):
-    """Tile sizes: 64 x 64 x 32 (32 x 32 x 16 for float64, whose tiles are twice the bytes),
-    narrowed to small N and K; tl.dot needs every side >= 16."""
-    wide = dtype != np.float64
-    return (_block(m, 16, 64 if wide else 32), _block(n, 16, 64 if wide else 32),
-            _block(k, 16, 32 if wide else 16))
+def _blocks(dtype, m, n, k, groups=1):
+    """(BLOCK_M, BLOCK_N, BLOCK_K, warps) for an m x n result with inner dimension k.
+
+    float32/float16: 128 x 128 x 32 tiles with 8 warps (two warpgroups of tensor-core
+    instructions) where the problem has at least a wave of them (an H100 has 132 SMs),
+    else 64 x 64 x 32 with 4. A bigger tile does more products per address computed
+    and per byte read. float64: 32 x 32 x 16 (twice the bytes per value, no TF32 units).
+    Every side is narrowed to a small problem's size, and kept >= 16 for tl.dot.
+    """
+    if dtype == np.float64:
+        return _block(m, 16, 32), _block(n, 16, 32), _block(k, 16, 16), 4
+    if cdiv(m, 128) * cdiv(n, 128) * groups >= WAVE and n > 64:
+        return 128, 128, _block(k, 16, 32), 8
+    return _block(m, 16, 64), _block(n, 16, 64), _block(k, 16, 32), 4
+
+
+def _inner(a, axis):
+    """``a`` with ``axis`` innermost in memory (stride 1), the same values and shape.
+
+    A copy unless it already is: the kernels read their K dimension (channels)
+    along it, which they then do in coalesced 16-byte pieces; that is worth one
+    pass over the operand (activations NCHW -> NHWC, filters with C or O last).
+    """
+    if a.shape[axis] == 1 or a.strides[axis] == a.itemsize:
+        return a
+    order = [d for d in range(a.ndim) if d != axis] + [axis]
+    return xp_of(a).ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
 
 
 def _acc_dtype(dtype):
@@ -211,14 +252,14 @@ def _acc_dtype(dtype):
 def conv2d_forward(x, w, bias, geo, out_hw):
     """y = conv2d(x, W) + b on arrays: x (N, C, H, W), W (O, C/groups, kh, kw), any strides."""
     xp = xp_of(x)
-    x, w = nonnegative_strides(x), nonnegative_strides(w)
+    x, w = _inner(nonnegative_strides(x), 1), _inner(nonnegative_strides(w), 1)  # K = input channels
     n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     g = geo.groups
     og = o // g
     oh, ow = out_hw
     y = xp.empty((n, o, oh, ow), x.dtype)
-    bm, bn, bk = _blocks(x.dtype, n * oh * ow, og, cg * kh * kw)
+    bm, bn, bk, warps = _blocks(x.dtype, n * oh * ow, og, cg, g)
     launch(conv2d_forward_kernel, (cdiv(n * oh * ow, bm), cdiv(og, bn), g),
            dict(x_ptr=x, w_ptr=w, bias_ptr=w if bias is None else bias, y_ptr=y,
                 N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
@@ -227,7 +268,7 @@ def conv2d_forward(x, w, bias, geo, out_hw):
                 KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
                 DH=geo.dilation[0], DW=geo.dilation[1]),
            dict(HAS_BIAS=bias is not None, ACC_FP64=x.dtype == np.float64,
-                PRECISION=_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk))
+                PRECISION=_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk), num_warps=warps)
     return y
 
 
@@ -253,7 +294,7 @@ def _phases(size, stride, pad, dilation, kernel):
 def conv2d_input_grad(w, gy, bias, geo, x_shape):
     """gx = dgrad(W, gy) (+ b): the input gradient of a convolution of an input of shape ``x_shape``."""
     xp = xp_of(gy)
-    w, gy = nonnegative_strides(w), nonnegative_strides(gy)
+    w, gy = _inner(nonnegative_strides(w), 0), _inner(nonnegative_strides(gy), 1)  # K = output channels
     n, c, h, wd = x_shape
     o, cg, kh, kw = w.shape
     g = geo.groups
@@ -268,12 +309,13 @@ def conv2d_input_grad(w, gy, bias, geo, x_shape):
                   **_named("sx", _elements(gx)))
     for h0, th, i0, tsh, tkh, oh0, doh in _phases(h, sh, geo.pads[0], dh, kh):
         for w0, tw, j0, tsw, tkw, ow0, dow in _phases(wd, sw, geo.pads[2], dw, kw):
-            bm, bn, bk = _blocks(gy.dtype, n * th * tw, cg, og * tkh * tkw)
+            bm, bn, bk, warps = _blocks(gy.dtype, n * th * tw, cg, og, g)
             launch(conv2d_input_grad_kernel, (cdiv(n * th * tw, bm), cdiv(cg, bn), g),
                    dict(common, H0=h0, W0=w0, TH=th, TW=tw, SH=sh, SW=sw, OH0=oh0, OW0=ow0,
                         I0=i0, J0=j0, TSH=tsh, TSW=tsw, TKH=tkh, TKW=tkw, DOH=doh, DOW=dow),
                    dict(HAS_BIAS=bias is not None, ACC_FP64=gy.dtype == np.float64,
-                        PRECISION=_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk))
+                        PRECISION=_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
+                   num_warps=warps)
     return gx
 
 
@@ -289,18 +331,19 @@ def conv2d_weight_grad(x, gy, geo, w_shape):
     pixels = n * oh * ow
     if pixels == 0:
         return xp.zeros(w_shape, x.dtype)
-    bm, bn, bk = _blocks(x.dtype, og, cg * kh * kw, pixels)
-    tiles = cdiv(og, bm) * cdiv(cg * kh * kw, bn) * g
+    bm, bn, bk, warps = _blocks(x.dtype, og, cg, pixels, g * kh * kw * cdiv(pixels, 256))  # with split-K
+    c_blocks = cdiv(cg, bn)
+    tiles = cdiv(og, bm) * c_blocks * kh * kw * g
     split = max(1, min(TARGET_PROGRAMS // tiles, cdiv(pixels, bk * 8)))  # each chunk >= 8 K steps
     chunk = cdiv(cdiv(pixels, split), bk) * bk
     split = cdiv(pixels, chunk)
     part = xp.empty((split, o, cg * kh * kw), _acc_dtype(x.dtype))
-    launch(conv2d_weight_grad_kernel, (cdiv(og, bm), cdiv(cg * kh * kw, bn), g * split),
+    launch(conv2d_weight_grad_kernel, (cdiv(og, bm), c_blocks * kh * kw, g * split),
            dict(x_ptr=x, gy_ptr=gy, part_ptr=part, N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
-                SPLIT=split, CHUNK=chunk, **_named("sx", _elements(x)), **_named("sg", _elements(gy)),
+                SPLIT=split, CHUNK=chunk, C_BLOCKS=c_blocks, **_named("sx", _elements(x)), **_named("sg", _elements(gy)),
                 KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
                 DH=geo.dilation[0], DW=geo.dilation[1]),
            dict(ACC_FP64=x.dtype == np.float64, PRECISION=_precision(x.dtype),
-                BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk))
+                BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk), num_warps=warps)
     gw = part[0] if split == 1 else part.sum(axis=0)
     return gw.reshape(w_shape).astype(x.dtype, copy=False)

@@ -282,6 +282,17 @@ def conv_transpose2d_matches_numpy(case, bias, layout, dtype, seed):
                          tf32=True)
 
 
+@values
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_kernels_big_tiles_match_numpy(monkeypatch, stride):
+    # the 128 x 128 tiles (8 warps) that GPU-sized layers get, forced onto a small one; 72 channels
+    # leave the second column tile partly empty, and a 4 x 4 stride-2 filter has 4 phases in dgrad
+    from kernels import conv
+    monkeypatch.setattr(conv, "WAVE", 1)
+    x, w = _arrays(3, np.float32, (2, 72, 9, 9), (80, 72, 3 + stride - 1, 3 + stride - 1))
+    assert_kernels_match(lambda x, w: F.conv2d(x, w, stride=stride, padding=1), [x, w], second=False, tf32=True)
+
+
 test_conv2d_matches_numpy, test_conv2d_matches_numpy_long = conv2d_matches_numpy
 test_conv_transpose2d_matches_numpy, test_conv_transpose2d_matches_numpy_long = conv_transpose2d_matches_numpy
 
@@ -400,8 +411,8 @@ def test_kernels_match_numpy_under_the_interpreter_long():
 
 
 def _recorded_launches():
-    """Every distinct (kernel, signature, constexprs, options) the launchers choose, on a typical
-    GPU shape and on small ones (narrow tiles), for float32, float16 and float64.
+    """Every distinct launch (kernel, specialization, constexprs, options) the launchers choose, on typical
+    GPU shapes (big tiles) and on small ones (narrow tiles), for float32, float16 and float64.
 
     The default run compiles all float32 configurations and the typical shape's in
     float16 and float64 (the largest tiles, where shared memory could overflow);
@@ -413,8 +424,8 @@ def _recorded_launches():
     recorded = []  # (launches, slow)
     for dtype in (np.float32, np.float16, np.float64):
         z = lambda *shape: np.zeros(shape, dtype)  # noqa: E731
-        conv_shapes = ((16, 256, 32, 512, 3, 2), (1, 3, 5, 4, 3, 1), (2, 64, 9, 8, 1, 1))
-        norm_shapes = ((16, 256, 64, 64), (2, 3, 5, 7), (1, 2, 200, 200))
+        conv_shapes = ((64, 256, 16, 256, 3, 1), (16, 256, 32, 512, 3, 2), (1, 3, 5, 4, 3, 1), (2, 64, 9, 8, 1, 1))
+        norm_shapes = ((16, 256, 64, 64), (16, 512, 8, 8), (2, 3, 5, 7), (1, 2, 200, 200))
         for typical, (conv_shape, norm_shape) in enumerate(zip(conv_shapes, norm_shapes)):
             with bridge.recording() as launches, np.errstate(all="ignore"):
                 n, c, hw, o, k, s = conv_shape
