@@ -7,6 +7,7 @@
                   conv_transpose2d is the dgrad with a bias
     ops.py        the minigan Functions built on them (what minigan.functional dispatches to)
     benchmark.py  times each kernel against the CuPy op and torch (GPU): the headers' numbers
+    sass.py       what each compiles to on sm_90, read without a GPU (registers, loop, HGMMA, 16-byte copies)
 
 minigan uses them on CuPy arrays unless ``MINIGAN_KERNELS=0``, and on NumPy arrays
 under Triton's interpreter (``TRITON_INTERPRET=1 MINIGAN_KERNELS=1``); see

@@ -50,10 +50,11 @@ Typical shape: a 3x3 layer, x (16, 256, 32, 32) -> y (16, 256, 32, 32), stride 1
     dgrad    reads gy + W, writes gx:                          36 MB, 19.3 GFLOP
     wgrad    reads x + gy, writes gW (+ split-K partials):     36 MB, 19.3 GFLOP
     roofline on an H100 (~400 TFLOP/s dense TF32): ~0.05 ms each; compute-bound
-    compiled for sm_90 (x (64, 256, 16, 16), 3x3, Triton 3.9): 128 x 128 x 32 tiles, 8 warps, 96 KB of
-        shared memory; forward and dgrad's K loop is ~230 instructions per thread per step: 4 HGMMA
-        (per warpgroup), 8 LDGSTS.128 (16-byte async copies); wgrad's ~290 (4x4 stride 2: ~830,
-        its gathers of x are 4-byte copies)
+    compiled for sm_90 (`python -m kernels.sass`; x (64, 256, 16, 16), 3x3; Triton 3.6 and 3.9 alike):
+        forward and dgrad: 128 x 128 x 32 tiles, 8 warps, 96 KB of shared memory, ~120 registers;
+        their K loop is ~225 instructions per thread per step: 4 HGMMA (per warpgroup) and
+        8 16-byte async copies. wgrad (64 x 64 tiles): ~290, but its per-pixel divisions and
+        4-byte gathers of x make a 4x4 stride-2 layer's 820-1,300: the next thing to fix
     measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
 """
 import math
@@ -331,7 +332,9 @@ def conv2d_weight_grad(x, gy, geo, w_shape):
     pixels = n * oh * ow
     if pixels == 0:
         return xp.zeros(w_shape, x.dtype)
-    bm, bn, bk, warps = _blocks(x.dtype, og, cg, pixels, g * kh * kw * cdiv(pixels, 256))  # with split-K
+    # split-K fills the GPU; big tiles would only multiply the per-pixel index work of its gathers
+    # (sm_90: ~1,500 instructions per K step with 128 x 128 tiles, ~290 with 64 x 64)
+    bm, bn, bk, warps = _blocks(x.dtype, og, cg, pixels)
     c_blocks = cdiv(cg, bn)
     tiles = cdiv(og, bm) * c_blocks * kh * kw * g
     split = max(1, min(TARGET_PROGRAMS // tiles, cdiv(pixels, bk * 8)))  # each chunk >= 8 K steps

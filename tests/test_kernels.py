@@ -450,7 +450,7 @@ def _recorded_launches():
             key = (name, tuple(launch.signature.items()), tuple(constexprs.items()),
                    tuple(launch.options.items()), launch.aligned)
             flags = "+".join(k[4:].lower() for k, v in constexprs.items() if k.startswith("HAS_") and v)
-            blocks = "x".join(str(v) for k, v in constexprs.items() if k.startswith("BLOCK"))
+            blocks = "x".join(str(v) for k, v in constexprs.items() if k.startswith(("BLOCK", "ROWS", "COLS")))
             label = f"{name}-{launch.signature[launch.kernel.arg_names[0]][1:]}-{blocks}-w{launch.options['num_warps']}"
             label += f"-{flags}" if flags else ""
             marks = [pytest.mark.slow] if slow else []
@@ -509,3 +509,24 @@ def test_recorded_launches_are_specialized_as_triton_would_launch_them():
         else:
             assert signature[name] == kind, (name, signature[name], kind)
             assert (name in aligned) == (mark == "D"), (name, mark)
+
+
+@pytest.mark.skipif(INTERPRETER, reason="the interpreter replaces the compiler; compiled in the parent run")
+@pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
+def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain):
+    # what decides speed on an H100, read off the sm_90 machine code of the typical shapes' launches:
+    # no spills; the convolutions' K loops on wgmma (HGMMA), forward and dgrad copying 16 bytes at a
+    # time within a budget of instructions per step; the elementwise kernels 16 bytes wide, with no
+    # subroutine calls (a 64-bit division per value compiled to one)
+    from kernels import sass
+    for label, launch in sass.typical_launches():
+        r = sass.report(launch)
+        where = f"{r['kernel']} on {label}: {r}"
+        assert r["stack"] == 0, f"spills to local memory: {where}"
+        if r["kernel"].startswith("conv2d"):
+            assert r["gmma"] > 0, f"no tensor-core instructions in the K loop: {where}"
+        if r["kernel"] in ("conv2d_forward_kernel", "conv2d_input_grad_kernel"):
+            assert r["narrow"] == 0 and r["wide"] > 0, f"copies narrower than 16 bytes: {where}"
+            assert r["loop"] <= 300, f"K loop over budget (index arithmetic per value?): {where}"
+        if r["kernel"].startswith(("norm", "bias_leaky_relu")):
+            assert r["calls"] == 0 and r["wide"] > 0, f"calls, or no 16-byte accesses: {where}"
