@@ -33,6 +33,11 @@ no tap reaches gets gx = 0 (its GEMM has K = 0). ``conv_transpose2d`` is this
 dgrad with a bias (its forward is conv2d's input gradient), and its backward
 is the other two kernels, as in ``minigan.functional.conv``.
 
+wgrad's K runs over pixels, so each step splits BLOCK_K pixel indices into
+(n, oh, ow); where OW and OH*OW are powers of 2 they are compile-time constants
+(one compile per resolution) and the split is shifts, which also lets the compiler
+see that a row's gy values are contiguous (16-byte copies).
+
 wgrad reduces over all N*OH*OW pixels, and its result is small (O x C*kh*kw):
 few tiles, a long K. The pixels are split into SPLIT chunks (one program each)
 whose partial products land in a float32 buffer summed afterwards (split-K),
@@ -53,8 +58,8 @@ Typical shape: a 3x3 layer, x (16, 256, 32, 32) -> y (16, 256, 32, 32), stride 1
     compiled for sm_90 (`python -m kernels.sass`; x (64, 256, 16, 16), 3x3; Triton 3.6 and 3.9 alike):
         forward and dgrad: 128 x 128 x 32 tiles, 8 warps, 96 KB of shared memory, ~120 registers;
         their K loop is ~225 instructions per thread per step: 4 HGMMA (per warpgroup) and
-        8 16-byte async copies. wgrad (64 x 64 tiles): ~290, but its per-pixel divisions and
-        4-byte gathers of x make a 4x4 stride-2 layer's 820-1,300: the next thing to fix
+        8 16-byte async copies. wgrad (64 x 64 tiles): ~240, but the 4-byte gathers of x make
+        a 4x4 stride-2 layer's (x (64, 128, 32, 32)) 630-860: the next thing to fix
     measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
 """
 import math
@@ -162,7 +167,7 @@ def conv2d_weight_grad_kernel(x_ptr, gy_ptr, part_ptr,
                               N, H, W, OH, OW, CG, OG, SPLIT, CHUNK, C_BLOCKS,
                               sxn, sxc, sxh, sxw, sgn, sgc, sgh, sgw,
                               KH, KW, SH, SW, PH, PW, DH, DW,
-                              ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
+                              OW_POW2: tl.constexpr, OHW_POW2: tl.constexpr, ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     # rows: output channels o; columns: input channels c at one filter tap (i, j);
     # K: this program's chunk of pixels
@@ -183,8 +188,12 @@ def conv2d_weight_grad_kernel(x_ptr, gy_ptr, part_ptr,
     for p0 in range(start, stop, BLOCK_K):
         p = p0 + tl.arange(0, BLOCK_K)
         p_ok = p < stop
-        n, ohw = p // (OH * OW), p % (OH * OW)
-        oh, ow = ohw // OW, ohw % OW
+        if OHW_POW2:  # OW and OH*OW are compile-time powers of 2 (GAN layers'): shifts, not divisions
+            n, ohw = p // OHW_POW2, p % OHW_POW2
+            oh, ow = ohw // OW_POW2, ohw % OW_POW2
+        else:
+            n, ohw = p // (OH * OW), p % (OH * OW)
+            oh, ow = ohw // OW, ohw % OW
         n64 = n.to(tl.int64)
         a = tl.load(gy_ptr + (n64 * sgn + oh * sgh + ow * sgw)[None, :] + (o * sgc)[:, None],
                     mask=o_ok[:, None] & p_ok[None, :], other=0)
@@ -244,6 +253,10 @@ def _inner(a, axis):
         return a
     order = [d for d in range(a.ndim) if d != axis] + [axis]
     return xp_of(a).ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
+
+
+def _power_of_2(size):
+    return size > 0 and size & (size - 1) == 0
 
 
 def _acc_dtype(dtype):
@@ -341,12 +354,13 @@ def conv2d_weight_grad(x, gy, geo, w_shape):
     chunk = cdiv(cdiv(pixels, split), bk) * bk
     split = cdiv(pixels, chunk)
     part = xp.empty((split, o, cg * kh * kw), _acc_dtype(x.dtype))
+    pow2 = _power_of_2(ow) and _power_of_2(oh)
     launch(conv2d_weight_grad_kernel, (cdiv(og, bm), c_blocks * kh * kw, g * split),
            dict(x_ptr=x, gy_ptr=gy, part_ptr=part, N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
                 SPLIT=split, CHUNK=chunk, C_BLOCKS=c_blocks, **_named("sx", _elements(x)), **_named("sg", _elements(gy)),
                 KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
                 DH=geo.dilation[0], DW=geo.dilation[1]),
-           dict(ACC_FP64=x.dtype == np.float64, PRECISION=_precision(x.dtype),
-                BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk), num_warps=warps)
+           dict(OW_POW2=ow if pow2 else 0, OHW_POW2=oh * ow if pow2 else 0, ACC_FP64=x.dtype == np.float64,
+                PRECISION=_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk), num_warps=warps)
     gw = part[0] if split == 1 else part.sum(axis=0)
     return gw.reshape(w_shape).astype(x.dtype, copy=False)
