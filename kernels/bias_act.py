@@ -6,9 +6,9 @@
 One read and one write per element, where the unfused ops take three passes
 (add the bias, the activation, the gain). A program takes a tile of x seen as
 the (N*C, H*W) matrix, so a row's bias is loaded once and no value's channel is
-computed by division (that took a 64-bit division per value: 376 instructions per
-thread on sm_90, with calls to the division routine; now 136, no calls). ``b`` has one value per channel
-(dim 1), ``gain`` is StyleGAN2's sqrt(2) that keeps the activations' variance
+computed by division (a 64-bit division per value took 376 instructions per
+thread on sm_90, with calls to the division routine; now 136, no calls).
+``b`` has one value per channel (dim 1), ``gain`` is StyleGAN2's sqrt(2) that keeps the activations' variance
 (plain ``leaky_relu`` is bias=None, gain=1). The slope and the gain are
 compile-time constants: a model uses one or two pairs, and a constant takes the
 data's dtype, so float64 data sees the exact float64 slope.
@@ -32,25 +32,28 @@ BLOCK = 1024  # values per program: a ROWS x COLS tile of the (N*C, H*W) matrix
 
 
 @triton.jit
-def _tile(rows, inner, ROWS: tl.constexpr, COLS: tl.constexpr):
-    """This program's tile of the rows (n, c) x inner values: row indices, offsets, mask."""
+def _x_plus_bias(x_ptr, bias_ptr, rows, channels, inner,
+                 HAS_BIAS: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr):
+    """This program's tile of x seen as the (rows, inner) matrix, plus the bias: (x + b, offsets, mask).
+
+    Row r = (n, c) has bias[r % C]: one load per row, not a division per value."""
     col_blocks = tl.cdiv(inner, COLS)
     pid = tl.program_id(0)
     row = (pid // col_blocks) * ROWS + tl.arange(0, ROWS)
     col = (pid % col_blocks) * COLS + tl.arange(0, COLS)
     offs = row.to(tl.int64)[:, None] * inner + col[None, :]
-    return row, offs, (row < rows)[:, None] & (col < inner)[None, :]
+    mask = (row < rows)[:, None] & (col < inner)[None, :]
+    v = tl.load(x_ptr + offs, mask=mask)
+    if HAS_BIAS:
+        v += tl.load(bias_ptr + row % channels, mask=row < rows)[:, None]
+    return v, offs, mask
 
 
 @triton.jit
 def bias_leaky_relu_kernel(x_ptr, bias_ptr, y_ptr, rows, channels, inner,
                            HAS_BIAS: tl.constexpr, SLOPE: tl.constexpr, GAIN: tl.constexpr,
                            ROWS: tl.constexpr, COLS: tl.constexpr):
-    # row r = (n, c) of x seen as (N*C, inner) has bias[r % C]: one per row, not per value
-    row, offs, mask = _tile(rows, inner, ROWS, COLS)
-    v = tl.load(x_ptr + offs, mask=mask)
-    if HAS_BIAS:
-        v += tl.load(bias_ptr + row % channels, mask=row < rows)[:, None]
+    v, offs, mask = _x_plus_bias(x_ptr, bias_ptr, rows, channels, inner, HAS_BIAS, ROWS, COLS)
     y = tl.where(v > 0, v, v * SLOPE)
     if GAIN != 1.0:
         y = y * GAIN
@@ -62,10 +65,7 @@ def bias_leaky_relu_grad_kernel(gy_ptr, x_ptr, bias_ptr, gx_ptr, rows, channels,
                                 HAS_BIAS: tl.constexpr, SLOPE: tl.constexpr, GAIN: tl.constexpr,
                                 ROWS: tl.constexpr, COLS: tl.constexpr):
     # the slope of the piece that x + b falls on, times the incoming gradient
-    row, offs, mask = _tile(rows, inner, ROWS, COLS)
-    v = tl.load(x_ptr + offs, mask=mask)
-    if HAS_BIAS:
-        v += tl.load(bias_ptr + row % channels, mask=row < rows)[:, None]
+    v, offs, mask = _x_plus_bias(x_ptr, bias_ptr, rows, channels, inner, HAS_BIAS, ROWS, COLS)
     g = tl.load(gy_ptr + offs, mask=mask)
     if GAIN != 1.0:
         g = g * GAIN

@@ -56,7 +56,8 @@ def report(launch):
         start = labels.get(target.group(1), i) if target else i
         if start < i - 1 and (body is lines or i - start > len(body)):  # (not the trap: BRA to itself)
             body = lines[start:i + 1]
-    ops = collections.Counter(m.group(1) for m in map(_INSTRUCTION.search, body) if m)
+    opcodes = lambda part: collections.Counter(m.group(1) for m in map(_INSTRUCTION.search, part) if m)  # noqa: E731
+    ops = opcodes(body)
     memory = {op: k for op, k in ops.items() if op.startswith(("LDG", "LDGSTS")) and op != "LDGDEPBAR"}
     resources = dict(re.findall(r"(REG|STACK|SHARED):(\d+)", usage))
     return dict(kernel=launch.kernel.fn.__name__, warps=launch.options["num_warps"],
@@ -65,8 +66,7 @@ def report(launch):
                 gmma=sum(k for op, k in ops.items() if "GMMA" in op),
                 wide=sum(k for op, k in memory.items() if op.endswith(".128")),
                 narrow=sum(k for op, k in memory.items() if not op.endswith(".128")),
-                calls=sum(k for op, k in collections.Counter(m.group(1) for m in map(_INSTRUCTION.search, lines)
-                                                            if m).items() if op.startswith("CALL")))
+                calls=sum(k for op, k in opcodes(lines).items() if op.startswith("CALL")))
 
 
 def typical_launches():
