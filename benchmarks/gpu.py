@@ -4,7 +4,8 @@ The tables, in order:
 
 1. the device-to-device copy rate (one large array copied on the GPU): the
    ceiling for the memory-bound kernels;
-2. the memory-bound kernels on a StyleGAN-sized feature map: bias + leaky ReLU,
+2. the memory-bound kernels on a StyleGAN-sized feature map, x (16, 256, 64, 64),
+   and on StyleGAN's 8x8 layer, x (64, 512, 8, 8): bias + leaky ReLU,
    instance norm and AdaIN, forward and backward. For each: ms, GB/s (the bytes
    it must move, over its time), that rate as a share of the copy rate, and
    torch eager on the same data (for AdaIN the same formula in torch ops, which
@@ -178,13 +179,15 @@ def _triton_version():
 def run(args):
     if args.dry_run:
         xp, device = np, "cpu"
-        sizes = dict(copy_mb=1, feature_map=(2, 3, 5, 7), step=(16, 2),
+        sizes = dict(copy_mb=1, feature_maps=[(2, 3, 5, 7)], step=(16, 2),
                      layers=[(name, 2, 3, 4, 8 if k == 4 else 6, k, s, p)
                              for name, _, _, _, _, k, s, p in CONV_LAYERS[::2]])
     else:
         import cupy as xp
         device = "cuda"
-        sizes = dict(copy_mb=1024, feature_map=(16, 256, 64, 64), step=(64, 64), layers=CONV_LAYERS)
+        # a large map (the targets), and StyleGAN's 8x8 layer, where many short rows share a program
+        sizes = dict(copy_mb=1024, feature_maps=[(16, 256, 64, 64), (64, 512, 8, 8)], step=(64, 64),
+                     layers=CONV_LAYERS)
         torch.backends.cudnn.allow_tf32 = True  # as minigan's float32 convolutions (MINIGAN_TF32)
         torch.backends.cudnn.benchmark = True
     clock = Clock(xp, 1, warmup=0) if args.dry_run else Clock(xp, args.repeats)
@@ -198,8 +201,9 @@ def run(args):
     print()
     print(markdown_table(["device-to-device copy", "GB/s"], [[f"{sizes['copy_mb']} MB float32", f"{copy_gbs:.0f}"]]))
     print()
-    print(memory_bound(xp, clock, sizes["feature_map"], copy_gbs))
-    print()
+    for shape in sizes["feature_maps"]:
+        print(memory_bound(xp, clock, shape, copy_gbs))
+        print()
     print(convolutions(xp, clock, sizes["layers"]))
     print()
     print(training_step(device, clock, *sizes["step"]))

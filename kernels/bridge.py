@@ -28,8 +28,14 @@ def xp_of(array):
 
 
 def contiguous(array):
-    """``array`` itself when C-contiguous, else a C-contiguous copy (0-d stays 0-d)."""
-    return array if array.flags.c_contiguous else array.copy()
+    """``array`` itself when C-contiguous, else a C-contiguous copy (0-d stays 0-d).
+
+    (A size-1 axis may carry any stride, a negative one too, in an array flagged
+    contiguous; the launcher refuses negative strides, so those are copied.)
+    """
+    if array.flags.c_contiguous and min(array.strides, default=0) >= 0:
+        return array
+    return array.copy()
 
 
 def _torch():

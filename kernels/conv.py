@@ -33,10 +33,19 @@ no tap reaches gets gx = 0 (its GEMM has K = 0). ``conv_transpose2d`` is this
 dgrad with a bias (its forward is conv2d's input gradient), and its backward
 is the other two kernels, as in ``minigan.functional.conv``.
 
-wgrad's K runs over pixels, so each step splits BLOCK_K pixel indices into
-(n, oh, ow); where OW and OH*OW are powers of 2 they are compile-time constants
-(one compile per resolution) and the split is shifts, which also lets the compiler
-see that a row's gy values are contiguous (16-byte copies).
+wgrad's K runs over output pixels, in blocks of IMGS images x ROWS rows x COLS
+columns (powers of 2 whose product is BLOCK_K: a row first, then more rows, then
+more images, so a 4x4 map still fills a step). Where each of a block's pixels
+lies from the block's corner, in gy and in x at a tap, is the same for every
+block: computed once, before the loop. A step computes the corner (scalars; the
+map's sizes are compile-time constants, one compile per resolution), adds it, and
+masks the pixels whose receptive field falls in the padding. (Splitting each
+pixel index into (n, oh, ow) per value instead cost 861 instructions per thread
+per K step of a 4x4 stride-2 layer's 64 x 64 tile on sm_90; this loop is 251 there,
+and 295 for the 128 x 128 tile, which does four times the products.) Both
+operands keep the pixels innermost, as the tensor cores need K to be for TF32:
+gy's blocks are contiguous runs (16-byte copies), x's are gathered 4 bytes at a
+time, since a tap shifts them off 16-byte alignment (and a stride spreads them).
 
 wgrad reduces over all N*OH*OW pixels, and its result is small (O x C*kh*kw):
 few tiles, a long K. The pixels are split into SPLIT chunks (one program each)
@@ -58,8 +67,8 @@ Typical shape: a 3x3 layer, x (16, 256, 32, 32) -> y (16, 256, 32, 32), stride 1
     compiled for sm_90 (`python -m kernels.sass`; x (64, 256, 16, 16), 3x3; Triton 3.6 and 3.9 alike):
         forward and dgrad: 128 x 128 x 32 tiles, 8 warps, 96 KB of shared memory, ~120 registers;
         their K loop is ~225 instructions per thread per step: 4 HGMMA (per warpgroup) and
-        8 16-byte async copies. wgrad (64 x 64 tiles): ~240, but the 4-byte gathers of x make
-        a 4x4 stride-2 layer's (x (64, 128, 32, 32)) 630-860: the next thing to fix
+        8 16-byte async copies. wgrad (128 x 128 x 32 tiles, 8 warps): 188-214 per step (3.6-3.9),
+        and 188-295 for a 4x4 stride-2 layer (x (64, 128, 32, 32)); 16 of them 4-byte gathers of x
     measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
 """
 import math
@@ -69,7 +78,7 @@ import numpy as np
 import triton
 import triton.language as tl
 
-from .bridge import cdiv, launch, next_power_of_2, nonnegative_strides, xp_of
+from .bridge import cdiv, contiguous, launch, next_power_of_2, nonnegative_strides, xp_of
 
 TARGET_PROGRAMS = 264  # about two waves on an H100's 132 SMs: what split-K aims for
 WAVE = 132             # programs in one wave (an H100's SMs): the least count of big tiles worth using
@@ -164,13 +173,15 @@ def conv2d_input_grad_kernel(gy_ptr, w_ptr, bias_ptr, gx_ptr,
 
 @triton.jit
 def conv2d_weight_grad_kernel(x_ptr, gy_ptr, part_ptr,
-                              N, H, W, OH, OW, CG, OG, SPLIT, CHUNK, C_BLOCKS,
-                              sxn, sxc, sxh, sxw, sgn, sgc, sgh, sgw,
-                              KH, KW, SH, SW, PH, PW, DH, DW,
-                              OW_POW2: tl.constexpr, OHW_POW2: tl.constexpr, ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
-                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                              N, C, O, CG, OG, SPLIT, CHUNK, C_BLOCKS,
+                              KW, SH, SW, PH, PW, DH, DW,
+                              H: tl.constexpr, W: tl.constexpr, OH: tl.constexpr, OW: tl.constexpr,
+                              IMGS: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr,
+                              ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
+                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     # rows: output channels o; columns: input channels c at one filter tap (i, j);
-    # K: this program's chunk of pixels
+    # K: this program's chunk of pixel blocks, each IMGS images x ROWS rows x COLS columns
+    # of output pixels. x and gy are contiguous NCHW, their sizes compile-time constants.
     pid_m, pid_n, pid_z = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     g, split = pid_z // SPLIT, pid_z % SPLIT
     tap = pid_n // C_BLOCKS
@@ -181,30 +192,41 @@ def conv2d_weight_grad_kernel(x_ptr, gy_ptr, part_ptr,
     o_ok = o < (g + 1) * OG
     c_in_group = (pid_n - tap * C_BLOCKS) * BLOCK_N + tl.arange(0, BLOCK_N)
     c_ok = c_in_group < CG
-    x_cols = x_ptr + (g * CG + c_in_group) * sxc
+    gy_rows = gy_ptr + o.to(tl.int64) * (OH * OW)
+    x_cols = x_ptr + (g * CG + c_in_group).to(tl.int64) * (H * W)
+    # where a block's pixels lie from its corner (n0, oh0, ow0): the same for every block
+    k = tl.arange(0, IMGS * ROWS * COLS)
+    img, r, col = k // (ROWS * COLS), k // COLS % ROWS, k % COLS
+    gy_offs = img * (O * OH * OW) + r * OW + col
+    x_down, x_right = r * SH, col * SW  # rows and columns down/right of the block's receptive corner
+    x_offs = img * (C * H * W) + x_down * W + x_right
+    BLOCKS_DOWN: tl.constexpr = (OH + ROWS - 1) // ROWS
+    BLOCKS_ACROSS: tl.constexpr = (OW + COLS - 1) // COLS
     start = split * CHUNK
-    stop = tl.minimum(start + CHUNK, N * OH * OW)
+    stop = tl.minimum(start + CHUNK, tl.cdiv(N, IMGS) * (BLOCKS_DOWN * BLOCKS_ACROSS))
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_ty)
-    for p0 in range(start, stop, BLOCK_K):
-        p = p0 + tl.arange(0, BLOCK_K)
-        p_ok = p < stop
-        if OHW_POW2:  # OW and OH*OW are compile-time powers of 2 (GAN layers'): shifts, not divisions
-            n, ohw = p // OHW_POW2, p % OHW_POW2
-            oh, ow = ohw // OW_POW2, ohw % OW_POW2
-        else:
-            n, ohw = p // (OH * OW), p % (OH * OW)
-            oh, ow = ohw // OW, ohw % OW
-        n64 = n.to(tl.int64)
-        a = tl.load(gy_ptr + (n64 * sgn + oh * sgh + ow * sgw)[None, :] + (o * sgc)[:, None],
+    for s in range(start, stop):
+        # block s: its corner pixel, and that pixel's receptive-field corner at tap (i, j); scalars
+        per_image = s % (BLOCKS_DOWN * BLOCKS_ACROSS)
+        n0 = (s // (BLOCKS_DOWN * BLOCKS_ACROSS)) * IMGS
+        oh0 = per_image // BLOCKS_ACROSS * ROWS
+        ow0 = per_image % BLOCKS_ACROSS * COLS
+        ih0, iw0 = oh0 * SH - PH + i * DH, ow0 * SW - PW + j * DW
+        p_ok = img < N - n0
+        if OH % ROWS != 0:  # the last blocks overhang the map
+            p_ok &= r < OH - oh0
+        if OW % COLS != 0:
+            p_ok &= col < OW - ow0
+        a = tl.load(gy_rows[:, None] + (n0.to(tl.int64) * (O * OH * OW) + oh0 * OW + ow0 + gy_offs)[None, :],
                     mask=o_ok[:, None] & p_ok[None, :], other=0)
-        ih, iw = oh * SH - PH + i * DH, ow * SW - PW + j * DW
-        p_in = p_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        b = tl.load(x_cols[None, :] + (n64 * sxn + ih * sxh + iw * sxw)[:, None],
-                    mask=p_in[:, None] & c_ok[None, :], other=0)
+        x_ok = p_ok & (x_down >= -ih0) & (x_down < H - ih0) & (x_right >= -iw0) & (x_right < W - iw0)
+        b = tl.load(x_cols[None, :] + (n0.to(tl.int64) * (C * H * W) + ih0 * W + iw0 + x_offs)[:, None],
+                    mask=x_ok[:, None] & c_ok[None, :], other=0)
         acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc_ty)
     # partial sums of chunk `split` go to part[split, o, c, i, j], part of shape (SPLIT, groups * OG, CG, KH, KW)
+    taps = tl.num_programs(1) // C_BLOCKS
     row = split.to(tl.int64) * (tl.num_programs(2) // SPLIT) * OG + o
-    out = part_ptr + row[:, None] * (CG * KH * KW) + (c_in_group * (KH * KW) + tap)[None, :]
+    out = part_ptr + row[:, None] * (CG * taps) + (c_in_group * taps + tap)[None, :]
     tl.store(out, acc, mask=o_ok[:, None] & c_ok[None, :])
 
 
@@ -253,10 +275,6 @@ def _inner(a, axis):
         return a
     order = [d for d in range(a.ndim) if d != axis] + [axis]
     return xp_of(a).ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
-
-
-def _power_of_2(size):
-    return size > 0 and size & (size - 1) == 0
 
 
 def _acc_dtype(dtype):
@@ -333,34 +351,55 @@ def conv2d_input_grad(w, gy, bias, geo, x_shape):
     return gx
 
 
+def _weight_grad_blocks(dtype, og, cg):
+    """(BLOCK_M, BLOCK_N, BLOCK_K, warps) for wgrad's og x cg result per tap.
+
+    Its long K (every pixel) is split over programs anyway (split-K), so the tile
+    needs no wave of its own: 128 rows and/or columns wherever the channels fill
+    them (8 warps when both do), which halves the index work per product against
+    64 x 64 (sm_90, 4x4 stride 2: ~1.96 issue slots per tensor-core cycle at 64 x 64,
+    ~1.15 at 128 x 128; see ``python -m kernels.sass``).
+    """
+    if dtype == np.float64:
+        return _blocks(dtype, og, cg, 16)
+    bm, bn = (128 if size >= 128 else _block(size, 16, 64) for size in (og, cg))
+    return bm, bn, 32, 8 if bm == bn == 128 else 4
+
+
+def _pixel_block(n, oh, ow, size):
+    """(images, rows, columns) of wgrad's K step: ``size`` output pixels, powers of 2, a row's
+    columns first, then rows, then images, so that a small map still fills a step."""
+    cols = min(next_power_of_2(ow), size)
+    rows = min(next_power_of_2(oh), size // cols)
+    return size // (cols * rows), rows, cols
+
+
 def conv2d_weight_grad(x, gy, geo, w_shape):
     """gW = wgrad(x, gy): the weight gradient of a convolution with weights of shape ``w_shape``."""
     xp = xp_of(x)
-    x, gy = nonnegative_strides(x), nonnegative_strides(gy)
-    n, _, h, wd = x.shape
+    x, gy = contiguous(x), contiguous(gy)
+    n, c, h, wd = x.shape
     o, cg, kh, kw = w_shape
     g = geo.groups
     og = o // g
     oh, ow = gy.shape[2:]
-    pixels = n * oh * ow
-    if pixels == 0:
+    if n * oh * ow == 0:
         return xp.zeros(w_shape, x.dtype)
-    # split-K fills the GPU; big tiles would only multiply the per-pixel index work of its gathers
-    # (sm_90: ~1,500 instructions per K step with 128 x 128 tiles, ~290 with 64 x 64)
-    bm, bn, bk, warps = _blocks(x.dtype, og, cg, pixels)
+    bm, bn, bk, warps = _weight_grad_blocks(x.dtype, og, cg)
+    imgs, rows, cols = _pixel_block(n, oh, ow, bk)
+    steps = cdiv(n, imgs) * cdiv(oh, rows) * cdiv(ow, cols)
     c_blocks = cdiv(cg, bn)
     tiles = cdiv(og, bm) * c_blocks * kh * kw * g
-    split = max(1, min(TARGET_PROGRAMS // tiles, cdiv(pixels, bk * 8)))  # each chunk >= 8 K steps
-    chunk = cdiv(cdiv(pixels, split), bk) * bk
-    split = cdiv(pixels, chunk)
+    split = max(1, min(TARGET_PROGRAMS // tiles, cdiv(steps, 8)))  # each chunk >= 8 K steps
+    chunk = cdiv(steps, split)
+    split = cdiv(steps, chunk)
     part = xp.empty((split, o, cg * kh * kw), _acc_dtype(x.dtype))
-    pow2 = _power_of_2(ow) and _power_of_2(oh)
     launch(conv2d_weight_grad_kernel, (cdiv(og, bm), c_blocks * kh * kw, g * split),
-           dict(x_ptr=x, gy_ptr=gy, part_ptr=part, N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
-                SPLIT=split, CHUNK=chunk, C_BLOCKS=c_blocks, **_named("sx", _elements(x)), **_named("sg", _elements(gy)),
-                KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
+           dict(x_ptr=x, gy_ptr=gy, part_ptr=part, N=n, C=c, O=o, CG=cg, OG=og,
+                SPLIT=split, CHUNK=chunk, C_BLOCKS=c_blocks,
+                KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
                 DH=geo.dilation[0], DW=geo.dilation[1]),
-           dict(OW_POW2=ow if pow2 else 0, OHW_POW2=oh * ow if pow2 else 0, ACC_FP64=x.dtype == np.float64,
-                PRECISION=_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk), num_warps=warps)
+           dict(H=h, W=wd, OH=oh, OW=ow, IMGS=imgs, ROWS=rows, COLS=cols, ACC_FP64=x.dtype == np.float64,
+                PRECISION=_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn), num_warps=warps)
     gw = part[0] if split == 1 else part.sum(axis=0)
     return gw.reshape(w_shape).astype(x.dtype, copy=False)

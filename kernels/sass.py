@@ -87,13 +87,15 @@ def typical_launches():
             if launch.kernel not in seen:
                 seen.add(launch.kernel)
                 cases.append((label, launch))
-    x, p, stats = z(16, 256, 64, 64), z(256), np.zeros((16, 256), np.float32)
-    with bridge.recording() as launches:
-        norm.norm_forward(x, p, p, 1e-5)
-        norm.norm_backward(x, x, p, stats, stats, 1e-5)
-        bias_act.bias_leaky_relu(x, p, 0.2, 2 ** 0.5)
-        bias_act.bias_leaky_relu_grad(x, x, p, 0.2, 2 ** 0.5)
-    cases += [("16x256x64x64", launch) for launch in launches]
+    for shape in ((16, 256, 64, 64), (16, 512, 8, 8)):  # a big map, and StyleGAN's 8x8 (rows share programs)
+        x, p, stats = z(*shape), z(shape[1]), np.zeros(shape[:2], np.float32)
+        with bridge.recording() as launches:
+            norm.norm_forward(x, p, p, 1e-5)
+            norm.norm_backward(x, x, p, stats, stats, 1e-5)
+            if shape[2] == 64:
+                bias_act.bias_leaky_relu(x, p, 0.2, 2 ** 0.5)
+                bias_act.bias_leaky_relu_grad(x, x, p, 0.2, 2 ** 0.5)
+        cases += [("x".join(map(str, shape)), launch) for launch in launches]
     return cases
 
 

@@ -285,11 +285,12 @@ def conv_transpose2d_matches_numpy(case, bias, layout, dtype, seed):
 @values
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv_kernels_big_tiles_match_numpy(monkeypatch, stride):
-    # the 128 x 128 tiles (8 warps) that GPU-sized layers get, forced onto a small one; 72 channels
-    # leave the second column tile partly empty, and a 4 x 4 stride-2 filter has 4 phases in dgrad
+    # the 128 x 128 tiles (8 warps) that GPU-sized layers get, forced onto a small one (wgrad takes
+    # them from 128 channels on); 136 and 144 channels leave the second tiles partly empty, and a
+    # 4 x 4 stride-2 filter has 4 phases in dgrad
     from kernels import conv
     monkeypatch.setattr(conv, "WAVE", 1)
-    x, w = _arrays(3, np.float32, (2, 72, 9, 9), (80, 72, 3 + stride - 1, 3 + stride - 1))
+    x, w = _arrays(3, np.float32, (2, 136, 9, 9), (144, 136, 3 + stride - 1, 3 + stride - 1))
     assert_kernels_match(lambda x, w: F.conv2d(x, w, stride=stride, padding=1), [x, w], second=False, tf32=True)
 
 
@@ -515,8 +516,8 @@ def test_recorded_launches_are_specialized_as_triton_would_launch_them():
 @pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
 def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain):
     # what decides speed on an H100, read off the sm_90 machine code of the typical shapes' launches:
-    # no spills; the convolutions' K loops on wgmma (HGMMA), forward and dgrad copying 16 bytes at a
-    # time within a budget of instructions per step; the elementwise kernels 16 bytes wide, with no
+    # no spills; the convolutions' K loops on wgmma (HGMMA) within a budget of instructions per step,
+    # forward and dgrad copying 16 bytes at a time; the elementwise kernels 16 bytes wide, with no
     # subroutine calls (a 64-bit division per value compiled to one)
     from kernels import sass
     for label, launch in sass.typical_launches():
@@ -528,5 +529,8 @@ def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain
         if r["kernel"] in ("conv2d_forward_kernel", "conv2d_input_grad_kernel"):
             assert r["narrow"] == 0 and r["wide"] > 0, f"copies narrower than 16 bytes: {where}"
             assert r["loop"] <= 300, f"K loop over budget (index arithmetic per value?): {where}"
+        if r["kernel"] == "conv2d_weight_grad_kernel":  # x's taps are gathered 4 bytes at a time, gy's are not
+            assert r["wide"] > 0, f"gy's pixels not copied 16 bytes at a time: {where}"
+            assert r["loop"] <= 350, f"K loop over budget (pixel index arithmetic per value?): {where}"
         if r["kernel"].startswith(("norm", "bias_leaky_relu")):
             assert r["calls"] == 0 and r["wide"] > 0, f"calls, or no 16-byte accesses: {where}"
