@@ -9,7 +9,8 @@ The tables, in order:
    instance norm and AdaIN, forward and backward. For each: ms, GB/s (the bytes
    it must move, over its time), that rate as a share of the copy rate, and
    torch eager on the same data (for AdaIN the same formula in torch ops, which
-   is what fusing saves);
+   is what fusing saves); and the NCHW -> NHWC copy the conv launchers make of
+   their inputs, against torch's channels_last copy;
 3. conv2d on DCGAN and StyleGAN layer shapes: forward, input gradient (dgrad),
    weight gradient (wgrad), and DCGAN's transposed convolution, against cuDNN
    (TF32 allowed in both); "speed vs cuDNN" is torch's time over minigan's;
@@ -71,7 +72,7 @@ def copy_rate(xp, clock, megabytes):
 
 def memory_bound(xp, clock, shape, copy_gbs):
     """Bias + leaky ReLU, instance norm and AdaIN, forward and backward, against torch eager."""
-    from kernels import bias_act, norm
+    from kernels import bias_act, layout, norm
 
     rng = np.random.default_rng(0)
     n, c = shape[:2]
@@ -105,6 +106,8 @@ def memory_bound(xp, clock, shape, copy_gbs):
         ("AdaIN fwd", lambda: norm.norm_forward(x, ys, yb, eps), 2, lambda: torch_adain(tx)),
         ("AdaIN bwd", lambda: norm.norm_backward(x, gy, ys, style_mean, style_var, eps), 3,
          torch_backward(torch_adain)),
+        ("NCHW -> NHWC (conv input)", lambda: layout.move_axis_last(x.reshape(n, c, -1)), 2,
+         lambda: tx.contiguous(memory_format=torch.channels_last)),
     ]
     rows = []
     for name, mine, passes, theirs in cases:

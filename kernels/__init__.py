@@ -5,6 +5,7 @@
     norm.py       instance norm and AdaIN, forward and backward (one kernel family)
     conv.py       conv2d as an implicit GEMM, its dgrad (by stride phase) and wgrad (split-K);
                   conv_transpose2d is the dgrad with a bias
+    layout.py     the NCHW -> NHWC transpose the convolutions read their inputs from
     ops.py        the minigan Functions built on them (what minigan.functional dispatches to)
     benchmark.py  times each kernel against the CuPy op and torch (GPU): the headers' numbers
     sass.py       what each compiles to on sm_90, read without a GPU (registers, loop, HGMMA, 16-byte copies)

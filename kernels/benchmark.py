@@ -57,7 +57,7 @@ def cases():
     from minigan.functional import conv as C
     from minigan.functional.activation import LeakyReLU
 
-    from . import bias_act, conv, norm
+    from . import bias_act, conv, layout, norm
 
     rng = cupy.random.default_rng(0)
     t = torch.from_dlpack
@@ -84,6 +84,12 @@ def cases():
            lambda: TF.instance_norm(t(x), weight=t(w), bias=t(w)), 2 * x.nbytes, 5 * x.size)
     yield ("instance_norm backward", lambda: norm.norm_backward(x, x, w, mean, var, 1e-5),
            None, None, 3 * x.nbytes, 8 * x.size)
+
+    x = rng.standard_normal((64, 256, 32, 32), dtype=np.float32)
+    rows = x.reshape(64, 256, -1)
+    yield ("move_axis_last (NCHW->NHWC)", lambda: layout.move_axis_last(rows),
+           lambda: cupy.ascontiguousarray(rows.transpose(0, 2, 1)),
+           lambda: t(x).contiguous(memory_format=torch.channels_last), 2 * x.nbytes, 0)
 
     x = rng.standard_normal((16, 256, 32, 32), dtype=np.float32)
     w = rng.standard_normal((256, 256, 3, 3), dtype=np.float32) * 0.02

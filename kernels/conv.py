@@ -21,8 +21,9 @@ is left is an add and an and. (Dividing each k = (c, i, j) of a tile instead
 cost ~1,400 instructions per thread per K step of a 3x3 layer on sm_90; this
 loop is ~225.) The launchers hand the
 kernels the channel axis innermost in memory (the activations as NHWC, the
-filters with C, or for dgrad O, last; a copy when it is not), so each row's
-BLOCK_K channels are one contiguous run that loads as 16-byte pieces.
+filters with C, or for dgrad O, last; a copy when it is not, which
+``kernels.layout`` transposes at a copy's traffic), so each row's BLOCK_K
+channels are one contiguous run that loads as 16-byte pieces.
 
 Strided dgrad is decomposed by *stride phase* instead of inserting zeros: the
 output rows h with the same (h + ph) mod sh see the same taps i (those with
@@ -78,6 +79,7 @@ import numpy as np
 import triton
 import triton.language as tl
 
+from . import layout
 from .bridge import cdiv, contiguous, launch, next_power_of_2, nonnegative_strides, xp_of
 
 TARGET_PROGRAMS = 264  # about two waves on an H100's 132 SMs: what split-K aims for
@@ -270,10 +272,16 @@ def _inner(a, axis):
     A copy unless it already is: the kernels read their K dimension (channels)
     along it, which they then do in coalesced 16-byte pieces; that is worth one
     pass over the operand (activations NCHW -> NHWC, filters with C or O last).
+    A contiguous ``a`` is seen as (outer, a.shape[axis], inner) and transposed by
+    ``kernels.layout`` at a copy's traffic; another layout takes the array library's copy.
     """
-    if a.shape[axis] == 1 or a.strides[axis] == a.itemsize:
+    if a.size == 0 or a.shape[axis] == 1 or a.strides[axis] == a.itemsize:
         return a
     order = [d for d in range(a.ndim) if d != axis] + [axis]
+    if a.flags.c_contiguous and min(a.strides) >= 0:
+        outer = math.prod(a.shape[:axis])
+        moved = layout.move_axis_last(a.reshape(outer, a.shape[axis], a.size // (outer * a.shape[axis])))
+        return moved.reshape([a.shape[d] for d in order]).transpose(np.argsort(order))
     return xp_of(a).ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
 
 

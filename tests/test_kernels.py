@@ -294,7 +294,19 @@ def test_conv_kernels_big_tiles_match_numpy(monkeypatch, stride):
     assert_kernels_match(lambda x, w: F.conv2d(x, w, stride=stride, padding=1), [x, w], second=False, tf32=True)
 
 
+@property_tests(8, outer=st.integers(1, 3), c=st.integers(1, 70), s=st.integers(1, 70),
+                dtype=st.sampled_from((np.float16, np.float32, np.float64)), seed=seeds)
+def move_axis_last_matches_numpy(outer, c, s, dtype, seed):
+    # the NCHW -> NHWC copy the conv launchers make of their inputs: exact, at any sizes
+    from kernels import layout
+    x = _arrays(seed, dtype, (outer, c, s))[0]
+    got = backend.to_device(layout.move_axis_last(backend.to_device(x, DEVICE)), "cpu")
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, x.transpose(0, 2, 1))
+
+
 test_conv2d_matches_numpy, test_conv2d_matches_numpy_long = conv2d_matches_numpy
+test_move_axis_last_matches_numpy, test_move_axis_last_matches_numpy_long = move_axis_last_matches_numpy
 test_conv_transpose2d_matches_numpy, test_conv_transpose2d_matches_numpy_long = conv_transpose2d_matches_numpy
 
 
@@ -532,5 +544,7 @@ def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain
         if r["kernel"] == "conv2d_weight_grad_kernel":  # x's taps are gathered 4 bytes at a time, gy's are not
             assert r["wide"] > 0, f"gy's pixels not copied 16 bytes at a time: {where}"
             assert r["loop"] <= 350, f"K loop over budget (pixel index arithmetic per value?): {where}"
-        if r["kernel"].startswith(("norm", "bias_leaky_relu")):
+        if r["kernel"].startswith(("norm", "bias_leaky_relu", "move_axis_last")):
             assert r["calls"] == 0 and r["wide"] > 0, f"calls, or no 16-byte accesses: {where}"
+        if r["kernel"] == "move_axis_last_kernel":  # a transpose read and written along the contiguous axes
+            assert r["narrow"] == 0, f"loads or stores narrower than 16 bytes: {where}"
