@@ -6,6 +6,7 @@
     conv.py       conv2d as an implicit GEMM, its dgrad (by stride phase) and wgrad (split-K);
                   conv_transpose2d is the dgrad with a bias
     layout.py     the NCHW -> NHWC transpose the convolutions read their inputs from
+    optim.py      Adam's update of a parameter and its moments in one pass (minigan.optim.Adam)
     ops.py        the minigan Functions built on them (what minigan.functional dispatches to)
     benchmark.py  times each kernel against the CuPy op and torch (GPU): the headers' numbers
     sass.py       what each compiles to on sm_90, read without a GPU (registers, loop, HGMMA, 16-byte copies)

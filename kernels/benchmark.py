@@ -57,7 +57,10 @@ def cases():
     from minigan.functional import conv as C
     from minigan.functional.activation import LeakyReLU
 
-    from . import bias_act, conv, layout, norm
+    import minigan as mg
+    from minigan.optim import Adam
+
+    from . import bias_act, conv, layout, norm, optim
 
     rng = cupy.random.default_rng(0)
     t = torch.from_dlpack
@@ -84,6 +87,18 @@ def cases():
            lambda: TF.instance_norm(t(x), weight=t(w), bias=t(w)), 2 * x.nbytes, 5 * x.size)
     yield ("instance_norm backward", lambda: norm.norm_backward(x, x, w, mean, var, 1e-5),
            None, None, 3 * x.nbytes, 8 * x.size)
+
+    p, g = (rng.standard_normal(16 * 2 ** 20, dtype=np.float32) for _ in range(2))
+    m, v = cupy.zeros_like(p), cupy.zeros_like(p)
+    mine = mg.tensor(p.copy(), device="cuda", requires_grad=True)
+    mine.grad = mg.tensor(g, device="cuda")
+    theirs = torch.nn.Parameter(t(p.copy()))
+    theirs.grad = t(g)
+    adam = dict(lr=2e-4, betas=(0.5, 0.999))
+    yield ("adam update (16 M parameters)",
+           lambda: optim.adam_update(p, g, m, v, None, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0,
+                                     decoupled=False, maximize=False, step=1),
+           _reference(Adam([mine], **adam).step), torch.optim.Adam([theirs], **adam).step, 28 * p.size, 10 * p.size)
 
     x = rng.standard_normal((64, 256, 32, 32), dtype=np.float32)
     rows = x.reshape(64, 256, -1)

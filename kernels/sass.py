@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 
-from . import bias_act, bridge, conv, layout, norm
+from . import bias_act, bridge, conv, layout, norm, optim
 
 _INSTRUCTION = re.compile(r"/\*[0-9a-f]+\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
 
@@ -96,6 +96,9 @@ def typical_launches():
                 bias_act.bias_leaky_relu(x, p, 0.2, 2 ** 0.5)
                 bias_act.bias_leaky_relu_grad(x, x, p, 0.2, 2 ** 0.5)
                 layout.move_axis_last(x.reshape(16, 256, -1))
+                flat = x.reshape(-1)
+                optim.adam_update(flat, flat, flat, flat, None, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8,
+                                  weight_decay=0, decoupled=False, maximize=False, step=1)
         cases += [("x".join(map(str, shape)), launch) for launch in launches]
     return cases
 

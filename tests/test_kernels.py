@@ -356,6 +356,53 @@ def test_kernels_run_on_cupys_current_stream():
     np.testing.assert_allclose(cupy.asnumpy(out), want, rtol=2e-2, atol=2e-2 * np.abs(want).max())
 
 
+# ---------------------------------------------------------------- the optimizer: Adam's update
+
+
+@property_tests(8, size=st.integers(1, 2500), beta1=st.sampled_from((0.0, 0.5, 0.9)), amsgrad=st.booleans(),
+                maximize=st.booleans(), decay=st.sampled_from(("none", "l2", "decoupled")), seed=seeds)
+def adam_matches_numpy(size, beta1, amsgrad, maximize, decay, seed):
+    # three steps of the fused update against the array path, parameters and moments; beta1 = 0.5
+    # takes torch's lerp from the end (weight 1/2), 0.9 from the start
+    from minigan.optim import Adam
+    rng = np.random.default_rng(seed)
+    p0 = rng.standard_normal(size).astype(np.float32)
+    grads = [rng.standard_normal(size).astype(np.float32) for _ in range(3)]
+    options = dict(lr=1e-2, betas=(beta1, 0.99), amsgrad=amsgrad, maximize=maximize,
+                   weight_decay=0.0 if decay == "none" else 0.1, decoupled_weight_decay=decay == "decoupled")
+    results = {}
+    for on in (True, False):
+        device = DEVICE if on else "cpu"
+        p = mg.tensor(p0, device=device, requires_grad=True)
+        opt = Adam([p], **options)
+        with kernels(on):
+            for g in grads:
+                p.grad = mg.tensor(g, device=device)
+                opt.step()
+        state = opt.state[p]
+        results[on] = [_host(t) for t in (p, state["exp_avg"], state["exp_avg_sq"])]
+        assert state["step"] == 3
+    for name, got, want in zip(("p", "exp_avg", "exp_avg_sq"), results[True], results[False]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+test_adam_matches_numpy, test_adam_matches_numpy_long = adam_matches_numpy
+
+
+@values
+def test_adam_dispatches_to_the_kernel_for_float32_only(monkeypatch):
+    from kernels import optim as fused
+    from minigan.optim import Adam
+    calls = []
+    monkeypatch.setattr(fused, "adam_update", lambda *a, **k: calls.append(a[0].dtype))
+    for dtype in (np.float32, np.float64):
+        p = mg.tensor(np.ones(4, dtype), device=DEVICE, requires_grad=True)
+        p.grad = mg.tensor(np.ones(4, dtype), device=DEVICE)
+        with kernels(True):
+            Adam([p]).step()
+    assert calls == [np.float32]
+
+
 # ---------------------------------------------------------------- dispatch
 
 
@@ -431,7 +478,7 @@ def _recorded_launches():
     float16 and float64 (the largest tiles, where shared memory could overflow);
     ``-m slow`` compiles the rest.
     """
-    from kernels import bias_act, bridge, conv, norm
+    from kernels import bias_act, bridge, conv, norm, optim
     from minigan.functional.conv import Geometry
 
     recorded = []  # (launches, slow)
@@ -455,6 +502,11 @@ def _recorded_launches():
                 norm.norm_forward(x, z(*norm_shape[:2]), None, 1e-5)
                 bias_act.bias_leaky_relu(z(2, 3, 4), z(3), 0.2, 2 ** 0.5)
                 bias_act.bias_leaky_relu_grad(z(2, 3, 4), z(2, 3, 4), None, 0.2, 1.0)
+                if dtype == np.float32:  # the fused update takes float32 parameters
+                    for amsgrad, decoupled in ((False, False), (True, True)):
+                        p = z(4096)
+                        optim.adam_update(p, p, p, p, p if amsgrad else None, lr=1e-3, beta1=0.5, beta2=0.999,
+                                          eps=1e-8, weight_decay=0.1, decoupled=decoupled, maximize=False, step=1)
             recorded.append((launches, dtype != np.float32 and typical != 0))
     cases = {}
     for launches, slow in recorded:
@@ -544,7 +596,7 @@ def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain
         if r["kernel"] == "conv2d_weight_grad_kernel":  # x's taps are gathered 4 bytes at a time, gy's are not
             assert r["wide"] > 0, f"gy's pixels not copied 16 bytes at a time: {where}"
             assert r["loop"] <= 350, f"K loop over budget (pixel index arithmetic per value?): {where}"
-        if r["kernel"].startswith(("norm", "bias_leaky_relu", "move_axis_last")):
+        if r["kernel"].startswith(("norm", "bias_leaky_relu", "move_axis_last", "adam")):
             assert r["calls"] == 0 and r["wide"] > 0, f"calls, or no 16-byte accesses: {where}"
         if r["kernel"] == "move_axis_last_kernel":  # a transpose read and written along the contiguous axes
             assert r["narrow"] == 0, f"loads or stores narrower than 16 bytes: {where}"

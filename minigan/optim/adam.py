@@ -64,10 +64,19 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = self._zeros_like(p)
         exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
-        if group["maximize"]:
-            grad = -grad
         state["step"] += 1
         step = state["step"]
+        max_exp_avg_sq = state["max_exp_avg_sq"].data if group["amsgrad"] else None
+        if backend.kernels_enabled(p, grad):  # on the GPU: the lines below in one Triton pass
+            from kernels import optim as fused
+            if fused.fusable(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+                fused.adam_update(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=lr, beta1=beta1,
+                                  beta2=beta2, eps=eps, weight_decay=weight_decay,
+                                  decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
+                                  step=step)
+                return
+        if group["maximize"]:
+            grad = -grad
 
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
@@ -88,7 +97,6 @@ class Adam(Optimizer):
         bias_correction2_sqrt = bias_correction2 ** 0.5
 
         if group["amsgrad"]:
-            max_exp_avg_sq = state["max_exp_avg_sq"].data
             xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
             denom = xp.sqrt(max_exp_avg_sq)
         else:
