@@ -9,8 +9,9 @@ The tables, in order:
    instance norm and AdaIN, forward and backward. For each: ms, GB/s (the bytes
    it must move, over its time), that rate as a share of the copy rate, and
    torch eager on the same data (for AdaIN the same formula in torch ops, which
-   is what fusing saves); and the NCHW -> NHWC copy the conv launchers make of
-   their inputs, against torch's channels_last copy;
+   is what fusing saves); batch norm in training, against cuDNN's; and the
+   NCHW -> NHWC copy the conv launchers make of their inputs, against torch's
+   channels_last copy;
 3. conv2d on DCGAN and StyleGAN layer shapes: forward, input gradient (dgrad),
    weight gradient (wgrad), and DCGAN's transposed convolution, against cuDNN
    (TF32 allowed in both); "speed vs cuDNN" is torch's time over minigan's;
@@ -71,8 +72,10 @@ def copy_rate(xp, clock, megabytes):
 
 
 def memory_bound(xp, clock, shape, copy_gbs):
-    """Bias + leaky ReLU, instance norm and AdaIN, forward and backward, against torch eager."""
-    from kernels import bias_act, layout, norm
+    """Bias + leaky ReLU, instance norm, AdaIN and batch norm, forward and backward, and the NCHW -> NHWC
+    copy, against torch eager; GB/s counts the bytes each must move at least (batch norm's
+    kernels read the data twice: a second read shows as a lower share of the copy rate)."""
+    from kernels import batch_norm, bias_act, layout, norm
 
     rng = np.random.default_rng(0)
     n, c = shape[:2]
@@ -94,6 +97,7 @@ def memory_bound(xp, clock, shape, copy_gbs):
 
     _, mean, var = norm.norm_forward(x, w, b, eps)
     _, style_mean, style_var = norm.norm_forward(x, ys, yb, eps)
+    _, bn_mean, bn_var = batch_norm.batch_norm_forward(x, w, b, eps)
     cases = [
         ("bias + leaky ReLU fwd", lambda: bias_act.bias_leaky_relu(x, b, 0.2, 1.0), 2,
          lambda: TF.leaky_relu(tx + tb[:, None, None], 0.2)),
@@ -106,6 +110,10 @@ def memory_bound(xp, clock, shape, copy_gbs):
         ("AdaIN fwd", lambda: norm.norm_forward(x, ys, yb, eps), 2, lambda: torch_adain(tx)),
         ("AdaIN bwd", lambda: norm.norm_backward(x, gy, ys, style_mean, style_var, eps), 3,
          torch_backward(torch_adain)),
+        ("batch norm fwd (training)", lambda: batch_norm.batch_norm_forward(x, w, b, eps), 2,
+         lambda: TF.batch_norm(tx, None, None, weight=tw, bias=tb, training=True, eps=eps)),
+        ("batch norm bwd", lambda: batch_norm.batch_norm_backward(x, gy, w, bn_mean, bn_var, eps), 3,
+         torch_backward(lambda t: TF.batch_norm(t, None, None, weight=tw, bias=tb, training=True, eps=eps))),
         ("NCHW -> NHWC (conv input)", lambda: layout.move_axis_last(x.reshape(n, c, -1)), 2,
          lambda: tx.contiguous(memory_format=torch.channels_last)),
     ]

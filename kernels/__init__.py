@@ -3,6 +3,7 @@
     bridge.py     arrays -> torch tensors (zero-copy), launches on CuPy's stream or the interpreter
     bias_act.py   bias + leaky ReLU (StyleGAN2's fused_leaky_relu), forward and backward
     norm.py       instance norm and AdaIN, forward and backward (one kernel family)
+    batch_norm.py batch norm in training, forward and backward (statistics split over the batch)
     conv.py       conv2d as an implicit GEMM, its dgrad (by stride phase) and wgrad (split-K);
                   conv_transpose2d is the dgrad with a bias
     layout.py     the NCHW -> NHWC transpose the convolutions read their inputs from

@@ -54,13 +54,13 @@ def cases():
     import torch
     import torch.nn.functional as TF
 
+    import minigan as mg
     from minigan.functional import conv as C
     from minigan.functional.activation import LeakyReLU
-
-    import minigan as mg
+    from minigan.functional.normalization import BatchNormTraining
     from minigan.optim import Adam
 
-    from . import bias_act, conv, layout, norm, optim
+    from . import batch_norm, bias_act, conv, layout, norm, optim
 
     rng = cupy.random.default_rng(0)
     t = torch.from_dlpack
@@ -99,6 +99,16 @@ def cases():
            lambda: optim.adam_update(p, g, m, v, None, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0,
                                      decoupled=False, maximize=False, step=1),
            _reference(Adam([mine], **adam).step), torch.optim.Adam([theirs], **adam).step, 28 * p.size, 10 * p.size)
+
+    x = rng.standard_normal((64, 128, 16, 16), dtype=np.float32)
+    w = rng.standard_normal(128, dtype=np.float32)
+    _, mean, var = batch_norm.batch_norm_forward(x, w, w, 1e-5)
+    node = BatchNormTraining((0, 2, 3), 1e-5, True, True)
+    yield ("batch_norm forward", lambda: batch_norm.batch_norm_forward(x, w, w, 1e-5),
+           _reference(lambda: node.forward(x, w, w)),
+           lambda: TF.batch_norm(t(x), None, None, weight=t(w), bias=t(w), training=True), 3 * x.nbytes, 5 * x.size)
+    yield ("batch_norm backward", lambda: batch_norm.batch_norm_backward(x, x, w, mean, var, 1e-5),
+           None, None, 5 * x.nbytes, 8 * x.size)
 
     x = rng.standard_normal((64, 256, 32, 32), dtype=np.float32)
     rows = x.reshape(64, 256, -1)

@@ -23,8 +23,8 @@ follow the parameters' dtype).
 The reference is the array path it replaces: ``Adam._update`` in
 ``minigan.optim.adam`` (itself checked against ``torch.optim.Adam``).
 
-Typical shape: DCGAN's 64x64 generator and discriminator, 6.4 M float32 parameters in 24 tensors.
-    reads p, g, m, v and writes p, m, v: 28 bytes a parameter, 179 MB a step, ~10 flops a parameter
+Typical shape: DCGAN's 64x64 generator and discriminator, 6.3 M float32 parameters in 24 tensors.
+    reads p, g, m, v and writes p, m, v: 28 bytes a parameter, 178 MB a step, ~10 flops a parameter
     roofline on an H100 (3.35 TB/s): 0.05 ms a step, in 24 launches (the array path: ~260)
     measured: not yet (no GPU where this was written)
 """

@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 
-from . import bias_act, bridge, conv, layout, norm, optim
+from . import batch_norm, bias_act, bridge, conv, layout, norm, optim
 
 _INSTRUCTION = re.compile(r"/\*[0-9a-f]+\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
 
@@ -100,6 +100,11 @@ def typical_launches():
                 optim.adam_update(flat, flat, flat, flat, None, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8,
                                   weight_decay=0, decoupled=False, maximize=False, step=1)
         cases += [("x".join(map(str, shape)), launch) for launch in launches]
+    x, p, stats = z(64, 128, 16, 16), z(128), z(128)  # a DCGAN generator layer's batch norm
+    with bridge.recording() as launches:
+        batch_norm.batch_norm_forward(x, p, p, 1e-5)
+        batch_norm.batch_norm_backward(x, x, p, stats, stats, 1e-5)
+    cases += [("64x128x16x16", launch) for launch in launches]
     return cases
 
 

@@ -164,35 +164,43 @@ test_leaky_relu_matches_numpy, test_leaky_relu_matches_numpy_long = leaky_relu_m
 
 
 @contextlib.contextmanager
-def _tiled_rows(tiled):
-    """Force the norm kernels' long-row path (tile by tile) on small rows."""
-    from kernels import norm
-    saved = norm.ONE_TILE_MAX, norm.TILE
-    if tiled:
-        norm.ONE_TILE_MAX, norm.TILE = 8, 16
+def _constants(module, on, **values):
+    """Inside, ``kernels.<module>``'s constants set to ``values`` (when ``on``): to force a
+    kernel's other paths (long rows in tiles, split statistics) onto small inputs."""
+    module = __import__(f"kernels.{module}", fromlist=["_"])
+    saved = {name: getattr(module, name) for name in values}
+    if on:
+        for name, value in values.items():
+            setattr(module, name, value)
     try:
         yield
     finally:
-        norm.ONE_TILE_MAX, norm.TILE = saved
+        for name, value in saved.items():
+            setattr(module, name, value)
+
+
+affines = st.sampled_from(("none", "weight", "bias", "both"))
+
+
+def assert_affine_norm_matches(norm, x_shape, affine, dtype, seed):
+    """``norm(x, weight, bias)`` with the affine parameters ``affine`` names, kernels on against off."""
+    shapes = [x_shape] + [(x_shape[1],)] * {"none": 0, "weight": 1, "bias": 1, "both": 2}[affine]
+
+    def op(x, *p):
+        return norm(x, p[0] if affine in ("weight", "both") else None, p[-1] if affine in ("bias", "both") else None)
+
+    assert_kernels_match(op, _arrays(seed, dtype, *shapes), seed)
 
 
 @property_tests(8, n=st.integers(1, 3), c=st.integers(1, 4),
                 spatial=st.lists(st.integers(1, 9), min_size=1, max_size=3),
-                affine=st.sampled_from(("none", "weight", "bias", "both")), tiled=st.booleans(), dtype=dtypes,
-                seed=seeds)
+                affine=affines, tiled=st.booleans(), dtype=dtypes, seed=seeds)
 def instance_norm_matches_numpy(n, c, spatial, affine, tiled, dtype, seed):
     if np.prod(spatial) < 2:
         spatial = spatial + [2]
-    shapes = [(n, c) + tuple(spatial)] + [(c,)] * {"none": 0, "weight": 1, "bias": 1, "both": 2}[affine]
-    arrays = _arrays(seed, dtype, *shapes)
-
-    def op(x, *p):
-        w = p[0] if affine in ("weight", "both") else None
-        b = p[-1] if affine in ("bias", "both") else None
-        return F.instance_norm(x, weight=w, bias=b)
-
-    with _tiled_rows(tiled):
-        assert_kernels_match(op, arrays, seed)
+    with _constants("norm", tiled, ONE_TILE_MAX=8, TILE=16):
+        assert_affine_norm_matches(lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+                                   (n, c) + tuple(spatial), affine, dtype, seed)
 
 
 STYLE_LAYOUTS = {  # the style (N, C) as the kernels may get it: a view with other strides
@@ -207,7 +215,7 @@ STYLE_LAYOUTS = {  # the style (N, C) as the kernels may get it: a view with oth
 def adain_matches_numpy(n, c, h, w, tiled, layout, dtype, seed):
     arrays = _arrays(seed, dtype, (n, c, h, w), (n, c), (n, c))
     view = STYLE_LAYOUTS[layout]
-    with _tiled_rows(tiled):
+    with _constants("norm", tiled, ONE_TILE_MAX=8, TILE=16):
         assert_kernels_match(lambda x, s, b: F.adain(x, view(s), view(b)), arrays, seed)
 
 
@@ -215,15 +223,32 @@ test_instance_norm_matches_numpy, test_instance_norm_matches_numpy_long = instan
 test_adain_matches_numpy, test_adain_matches_numpy_long = adain_matches_numpy
 
 
+@property_tests(8, n=st.integers(1, 5), c=st.integers(1, 4),
+                spatial=st.lists(st.integers(1, 9), min_size=0, max_size=2),
+                affine=affines, split=st.booleans(), dtype=dtypes, seed=seeds)
+def batch_norm_matches_numpy(n, c, spatial, affine, split, dtype, seed):
+    if n * np.prod(spatial) < 2:
+        n = 2
+    with _constants("batch_norm", split, TILE=8, TARGET_PROGRAMS=8):  # chunks of samples, short tiles
+        assert_affine_norm_matches(lambda x, w, b: F.batch_norm(x, None, None, weight=w, bias=b, training=True),
+                                   (n, c) + tuple(spatial), affine, dtype, seed)
+
+
+test_batch_norm_matches_numpy, test_batch_norm_matches_numpy_long = batch_norm_matches_numpy
+
+
 @values
-def test_instance_norm_kernel_updates_the_running_statistics_as_numpy():
-    x = _arrays(0, np.float32, (3, 4, 5, 6))[0]
+@pytest.mark.parametrize("norm", ["instance_norm", "batch_norm"])
+def test_norm_kernels_update_the_running_statistics_as_numpy(norm):
+    x = _arrays(0, np.float32, (6, 3, 5, 4))[0]
+    update = {"instance_norm": lambda x, mean, var: F.instance_norm(x, mean, var, momentum=0.3),
+              "batch_norm": lambda x, mean, var: F.batch_norm(x, mean, var, training=True, momentum=0.3)}[norm]
     stats = {}
     for on in (True, False):
         device = DEVICE if on else "cpu"
-        mean, var = mg.zeros(4, device=device), mg.ones(4, device=device)
-        with kernels(on):
-            F.instance_norm(mg.tensor(x, device=device), mean, var, momentum=0.3)
+        mean, var = mg.zeros(3, device=device), mg.ones(3, device=device)
+        with kernels(on), _constants("batch_norm", True, TILE=8, TARGET_PROGRAMS=8):
+            update(mg.tensor(x, device=device), mean, var)
         stats[on] = _host(mean), _host(var)
     for got, want in zip(stats[True], stats[False]):
         np.testing.assert_allclose(got, want, rtol=1e-5)
@@ -435,6 +460,7 @@ def test_ops_dispatch_to_the_kernel_functions():
     with kernels(True):
         assert isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
         assert isinstance(F.instance_norm(x).creator, Normalize)
+        assert F.batch_norm(x, None, None, training=True).creator.saved_stats is not None  # batch_norm.py
     with kernels(False):
         assert not isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
 
@@ -478,7 +504,7 @@ def _recorded_launches():
     float16 and float64 (the largest tiles, where shared memory could overflow);
     ``-m slow`` compiles the rest.
     """
-    from kernels import bias_act, bridge, conv, norm, optim
+    from kernels import batch_norm, bias_act, bridge, conv, norm, optim
     from minigan.functional.conv import Geometry
 
     recorded = []  # (launches, slow)
@@ -500,6 +526,8 @@ def _recorded_launches():
                 norm.norm_forward(x, p, p, 1e-5)
                 norm.norm_backward(x, x, p, stats, stats, 1e-5)
                 norm.norm_forward(x, z(*norm_shape[:2]), None, 1e-5)
+                batch_norm.batch_norm_forward(x, p, p, 1e-5)
+                batch_norm.batch_norm_backward(x, x, p, stats[0], stats[0], 1e-5)
                 bias_act.bias_leaky_relu(z(2, 3, 4), z(3), 0.2, 2 ** 0.5)
                 bias_act.bias_leaky_relu_grad(z(2, 3, 4), z(2, 3, 4), None, 0.2, 1.0)
                 if dtype == np.float32:  # the fused update takes float32 parameters
@@ -596,7 +624,7 @@ def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain
         if r["kernel"] == "conv2d_weight_grad_kernel":  # x's taps are gathered 4 bytes at a time, gy's are not
             assert r["wide"] > 0, f"gy's pixels not copied 16 bytes at a time: {where}"
             assert r["loop"] <= 350, f"K loop over budget (pixel index arithmetic per value?): {where}"
-        if r["kernel"].startswith(("norm", "bias_leaky_relu", "move_axis_last", "adam")):
+        if r["kernel"].startswith(("norm", "bias_leaky_relu", "move_axis_last", "adam", "batch_norm")):
             assert r["calls"] == 0 and r["wide"] > 0, f"calls, or no 16-byte accesses: {where}"
         if r["kernel"] == "move_axis_last_kernel":  # a transpose read and written along the contiguous axes
             assert r["narrow"] == 0, f"loads or stores narrower than 16 bytes: {where}"

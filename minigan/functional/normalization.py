@@ -108,6 +108,15 @@ class BatchNormTraining(Function):
                                 f"differ (input {_shape_str(x.shape)}); cast one with .to(dtype)")
         xp = backend.get_array_module(x)
         n, count, axes = x.shape[0], x.size // x.shape[1], self.axes
+        stats_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        self.saved_stats = None
+        if backend.kernels_enabled(x, *affine):  # three Triton passes: kernels/batch_norm.py
+            from kernels.batch_norm import batch_norm_forward
+            y, mean, var = batch_norm_forward(x, affine[0] if self.has_weight else None,
+                                              affine[-1] if self.has_bias else None, self.eps)
+            self.saved_stats = mean, var
+            self.batch_mean, self.batch_var = (a.astype(x.dtype).reshape(stats_shape) for a in (mean, var))
+            return y
         acc = _accumulator(x.dtype)
         # every pass runs on slices of the batch, one per CPU thread (backend.over_batch)
         total = backend.batch_sum(n, lambda a, b: x[a:b].sum(axis=axes, keepdims=True, dtype=acc), xp, x.size)
@@ -164,6 +173,8 @@ class BatchNormTraining(Function):
     def _backward_arrays(self, gy):
         """The backward above in five threaded passes over the arrays, for a
         backward pass that records no graph (the usual one)."""
+        if self.saved_stats is not None:  # the forward ran the kernels: so does the backward
+            return self._backward_kernels(gy)
         x_hat, inv_sigma, axes = self.saved_x_hat, self.saved_inv_sigma, self.axes
         xp = backend.get_array_module(gy)
         n, count = gy.shape[0], gy.size // gy.shape[1]
@@ -195,6 +206,21 @@ class BatchNormTraining(Function):
             grads.append(Tensor(g_weight.reshape(channels)) if need[1] else None)
         if self.has_bias:
             grads.append(Tensor(g_bias.reshape(channels)) if need[-1] else None)
+        return tuple(grads)
+
+
+    def _backward_kernels(self, gy):
+        """The same backward in three Triton passes (kernels/batch_norm.py), from x and the statistics."""
+        from kernels.batch_norm import batch_norm_backward
+        x = self.inputs[0].data
+        weight = self.inputs[1].data if self.has_weight else None
+        gx, g_weight, g_bias = batch_norm_backward(x, gy, weight, *self.saved_stats, self.eps)
+        need = self.needs_input_grad
+        grads = [Tensor(gx) if need[0] else None]
+        if self.has_weight:
+            grads.append(Tensor(g_weight.astype(x.dtype)) if need[1] else None)
+        if self.has_bias:
+            grads.append(Tensor(g_bias.astype(x.dtype)) if need[-1] else None)
         return tuple(grads)
 
 
