@@ -1,6 +1,6 @@
 """Triton kernels for minigan's hot ops, one file per op family.
 
-    bridge.py     arrays -> torch tensors (zero-copy), launches on CuPy's stream or the interpreter
+    bridge.py     arrays -> pointers or torch tensors (zero-copy), launches on CuPy's stream or the interpreter
     bias_act.py   bias + leaky ReLU (StyleGAN2's fused_leaky_relu), forward and backward
     norm.py       instance norm and AdaIN, forward and backward (one kernel family)
     batch_norm.py batch norm in training, forward and backward (statistics split over the batch)

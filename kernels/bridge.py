@@ -1,11 +1,13 @@
 """Where a kernel meets an array: the one place that knows about torch, streams and the interpreter.
 
-Triton launches kernels on torch tensors; minigan holds NumPy or CuPy arrays.
-The bridge wraps each array as a torch tensor *without copying* and launches:
+Triton launches kernels on anything with a ``data_ptr()`` and a ``dtype``
+(torch tensors, usually); minigan holds NumPy or CuPy arrays. The bridge hands
+each array over *without copying* and launches:
 
-    CuPy array   -> torch CUDA tensor via DLPack, launched on CuPy's current stream
-                    (Triton asks torch for the stream; torch.cuda.ExternalStream
-                    makes CuPy's stream torch's current one for the launch)
+    CuPy array   -> a ``DevicePointer`` (its address and dtype), launched on CuPy's
+                    current stream (Triton asks torch for the stream;
+                    torch.cuda.ExternalStream makes CuPy's stream torch's current
+                    one for the launch)
     NumPy array  -> torch CPU tensor via torch.from_numpy, for Triton's interpreter
                     (TRITON_INTERPRET=1), which runs the kernel in NumPy
 
@@ -48,20 +50,32 @@ def _torch():
 
 
 def as_torch(array):
-    """The same memory as a torch tensor: CPU for NumPy (interpreter), CUDA for CuPy.
+    """The same memory as a CPU torch tensor: how the interpreter reads a NumPy array argument.
 
-    Any strides but negative ones (see ``nonnegative_strides``); a broadcast
-    (zero-stride) input stays one, read-only memory too, since kernels only read their inputs.
+    A broadcast (zero-stride) input stays one, read-only memory too, since kernels
+    only read their inputs.
     """
     torch = _torch()
-    if any(s < 0 for s in array.strides):
-        raise ValueError(f"kernels.bridge: an array with negative strides {array.strides}; "
-                         "pass it through nonnegative_strides() first")
-    if isinstance(array, np.ndarray):
-        with warnings.catch_warnings():  # torch warns that read-only memory could be written
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.from_numpy(array)
-    return torch.from_dlpack(array)
+    with warnings.catch_warnings():  # torch warns that read-only memory could be written
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
+
+
+class DevicePointer:
+    """What Triton's launcher reads of an array argument: its address (``data_ptr()``) and dtype.
+
+    Triton launches on anything with those two; a CuPy array passed this way costs
+    no DLPack exchange and no torch tensor per argument and launch, which on a
+    small layer is much of the host's time per launch. (Under the interpreter the
+    kernels read memory through real tensors: ``as_torch``.)
+    """
+    __slots__ = ("address", "dtype")
+
+    def __init__(self, array):
+        self.address, self.dtype = _address(array), array.dtype
+
+    def data_ptr(self):
+        return self.address
 
 
 def nonnegative_strides(array):
@@ -176,7 +190,12 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
     grid = tuple(int(g) for g in grid)
     if min(grid) == 0:
         return
-    first = next(v for v in args.values() if hasattr(v, "shape"))
+    arrays = {name: v for name, v in args.items() if hasattr(v, "shape")}
+    for name, array in arrays.items():
+        if min(array.strides, default=0) < 0:
+            raise ValueError(f"kernels.bridge: {kernel.fn.__name__}'s {name} has negative strides "
+                             f"{array.strides}; pass it through nonnegative_strides() first")
+    first = next(iter(arrays.values()))
     if isinstance(first, np.ndarray):
         if type(kernel).__name__ != "InterpretedFunction":
             raise RuntimeError(f"{kernel.fn.__name__}: NumPy arrays run only under Triton's interpreter, "
@@ -186,8 +205,8 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
         kernel[grid](*[as_torch(v) if hasattr(v, "shape") else v for v in args.values()],
                      **constexprs, **options)
         return
-    with _on_cupy_stream(first):  # wrapped on the launch stream, DLPack adds no synchronization
-        kernel[grid](*[as_torch(v) if hasattr(v, "shape") else v for v in args.values()],
+    with _on_cupy_stream(first):
+        kernel[grid](*[DevicePointer(v) if hasattr(v, "shape") else v for v in args.values()],
                      **constexprs, **options)
 
 

@@ -592,9 +592,13 @@ def test_recorded_launches_are_specialized_as_triton_would_launch_them():
 
     from kernels import bridge
     base = np.zeros(40, np.float32)
-    args = dict(a=base, b=base[1:], c=base.astype(np.float64), one=1, sixteen=48, odd=7, big=2**40, f=0.5)
+    args = dict(a=base, b=base[1:], c=base.astype(np.float64), h=base.astype(np.float16), one=1, sixteen=48, odd=7,
+                big=2**40, f=0.5)
     signature, constexprs, aligned = bridge._specialize(args, {})
     for name, value in args.items():
+        if isinstance(value, np.ndarray):  # the GPU passes arrays as bare pointers: typed as tensors are
+            assert native(BaseBackend, bridge.DevicePointer(value), False, True, True) == native(
+                BaseBackend, torch.from_numpy(value), False, True, True), name
         kind, mark = native(BaseBackend, torch.from_numpy(value) if isinstance(value, np.ndarray) else value,
                             False, True, True)
         if kind == "constexpr":
