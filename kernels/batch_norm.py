@@ -78,9 +78,12 @@ def batch_norm_stats_kernel(x_ptr, mean_part_ptr, m2_part_ptr, N, C, S, CHUNK,
 
 
 @triton.jit
-def batch_norm_merge_kernel(mean_part_ptr, m2_part_ptr, mean_ptr, var_ptr, N, C, S, SPLIT, CHUNK,
-                            STATS_FP64: tl.constexpr, BLOCK_C: tl.constexpr, SPLIT_POW2: tl.constexpr):
-    # the chunks' (mean, M2) of each channel into its mean and variance (Chan et al., all chunks at once)
+def batch_norm_merge_kernel(mean_part_ptr, m2_part_ptr, mean_ptr, var_ptr, running_mean_ptr, running_var_ptr,
+                            N, C, S, SPLIT, CHUNK, keep, momentum, unbiased,
+                            STATS_FP64: tl.constexpr, RUNNING: tl.constexpr,
+                            BLOCK_C: tl.constexpr, SPLIT_POW2: tl.constexpr):
+    # the chunks' (mean, M2) of each channel into its mean and variance (Chan et al., all chunks at once);
+    # with RUNNING, the running statistics move towards them in place (the variance's unbiased form)
     stat_ty = tl.float64 if STATS_FP64 else tl.float32
     c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     k = tl.arange(0, SPLIT_POW2)[None, :]
@@ -94,6 +97,11 @@ def batch_norm_merge_kernel(mean_part_ptr, m2_part_ptr, mean_ptr, var_ptr, N, C,
     m2 = tl.sum(m2s + count * deviation * deviation, 1)
     tl.store(mean_ptr + c, mean, mask=c < C)
     tl.store(var_ptr + c, m2 / total, mask=c < C)
+    if RUNNING:  # stat <- stat * (1 - momentum) + new * momentum, as the array path computes it
+        old_mean = tl.load(running_mean_ptr + c, mask=c < C)
+        old_var = tl.load(running_var_ptr + c, mask=c < C)
+        tl.store(running_mean_ptr + c, old_mean * keep + mean * momentum, mask=c < C)
+        tl.store(running_var_ptr + c, old_var * keep + m2 / total * unbiased * momentum, mask=c < C)
 
 
 @triton.jit
@@ -190,10 +198,12 @@ def _tiles(s):
     return TILE // block, block
 
 
-def batch_norm_forward(x, weight, bias, eps):
+def batch_norm_forward(x, weight, bias, eps, running=None):
     """y, mean, var for the channels of x (N, C, ...); weight and bias (C,) or None.
 
     mean and var are (C,) in the statistics' dtype (float32, float64 for float64 x).
+    ``running``, if given, is (running_mean, running_var, momentum): two contiguous
+    (C,) arrays in the statistics' dtype, updated in place (see ``fuses_running``).
     """
     xp = xp_of(x)
     x = contiguous(x)
@@ -206,10 +216,14 @@ def batch_norm_forward(x, weight, bias, eps):
            dict(STATS_FP64=stats is np.float64, ROWS=rows, BLOCK=block), num_warps=4)
     mean, var = xp.empty(c, stats), xp.empty(c, stats)
     block_c = min(next_power_of_2(c), max(1, 1024 // next_power_of_2(split)))
+    running_mean, running_var, momentum = running or (mean, var, 0.0)
     launch(batch_norm_merge_kernel, (cdiv(c, block_c),),
            dict(mean_part_ptr=means, m2_part_ptr=m2s, mean_ptr=mean, var_ptr=var,
-                N=n, C=c, S=s, SPLIT=split, CHUNK=chunk),
-           dict(STATS_FP64=stats is np.float64, BLOCK_C=block_c, SPLIT_POW2=next_power_of_2(split)), num_warps=4)
+                running_mean_ptr=running_mean, running_var_ptr=running_var,
+                N=n, C=c, S=s, SPLIT=split, CHUNK=chunk, keep=float(1 - momentum), momentum=float(momentum),
+                unbiased=float(n * s / max(n * s - 1, 1))),
+           dict(STATS_FP64=stats is np.float64, RUNNING=running is not None, BLOCK_C=block_c,
+                SPLIT_POW2=next_power_of_2(split)), num_warps=4)
     y = xp.empty_like(x)
     launch(batch_norm_apply_kernel, (cdiv(n * c, rows) * cdiv(s, block),),
            dict(x_ptr=x, w_ptr=x if weight is None else weight, b_ptr=x if bias is None else bias,
@@ -217,6 +231,14 @@ def batch_norm_forward(x, weight, bias, eps):
            dict(EPS=float(eps), HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None,
                 ROWS=rows, COLS=block), num_warps=4)
     return y, mean, var
+
+
+def fuses_running(x, running_mean, running_var):
+    """Whether the forward can update these running statistics itself: (C,) contiguous arrays in
+    its statistics' dtype (float32, float64 for float64 x); else the caller updates them."""
+    stats = np.float64 if x.dtype == np.float64 else np.float32
+    return all(a is not None and a.dtype == stats and a.shape == (x.shape[1],) and a.flags.c_contiguous
+               for a in (running_mean, running_var))
 
 
 def batch_norm_backward(x, gy, weight, mean, var, eps):

@@ -460,7 +460,8 @@ def test_ops_dispatch_to_the_kernel_functions():
     with kernels(True):
         assert isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
         assert isinstance(F.instance_norm(x).creator, Normalize)
-        assert F.batch_norm(x, None, None, training=True).creator.saved_stats is not None  # batch_norm.py
+        y = F.batch_norm(x, mg.zeros(3, device=DEVICE), mg.ones(3, device=DEVICE), training=True)
+        assert y.creator.saved_stats is not None and y.creator.updated_running  # kernels/batch_norm.py
     with kernels(False):
         assert not isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
 
@@ -526,7 +527,7 @@ def _recorded_launches():
                 norm.norm_forward(x, p, p, 1e-5)
                 norm.norm_backward(x, x, p, stats, stats, 1e-5)
                 norm.norm_forward(x, z(*norm_shape[:2]), None, 1e-5)
-                batch_norm.batch_norm_forward(x, p, p, 1e-5)
+                batch_norm.batch_norm_forward(x, p, p, 1e-5, running=(stats[0], stats[0], 0.1))
                 batch_norm.batch_norm_backward(x, x, p, stats[0], stats[0], 1e-5)
                 bias_act.bias_leaky_relu(z(2, 3, 4), z(3), 0.2, 2 ** 0.5)
                 bias_act.bias_leaky_relu_grad(z(2, 3, 4), z(2, 3, 4), None, 0.2, 1.0)

@@ -98,8 +98,10 @@ class BatchNormTraining(Function):
     engine and would miss how they move with x.
     """
 
-    def __init__(self, axes, eps, has_weight, has_bias):
+    def __init__(self, axes, eps, has_weight, has_bias, running=None):
         self.axes, self.eps, self.has_weight, self.has_bias = axes, eps, has_weight, has_bias
+        self.running = running  # (running_mean, running_var, momentum): the kernels update them in place
+        self.updated_running = False
 
     def forward(self, x, *affine):
         for t in affine:
@@ -111,11 +113,21 @@ class BatchNormTraining(Function):
         stats_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         self.saved_stats = None
         if backend.kernels_enabled(x, *affine):  # three Triton passes: kernels/batch_norm.py
-            from kernels.batch_norm import batch_norm_forward
-            y, mean, var = batch_norm_forward(x, affine[0] if self.has_weight else None,
-                                              affine[-1] if self.has_bias else None, self.eps)
+            from kernels import batch_norm as fused
+            running = None
+            if self.running is not None:
+                stats = [None if t is None else t.data for t in self.running[:2]]
+                if fused.fuses_running(x, *stats):
+                    running = (*stats, self.running[2])
+            y, mean, var = fused.batch_norm_forward(x, affine[0] if self.has_weight else None,
+                                                    affine[-1] if self.has_bias else None, self.eps, running)
+            if running is not None:
+                for t in self.running[:2]:
+                    t._version += 1
+                self.updated_running = True
             self.saved_stats = mean, var
-            self.batch_mean, self.batch_var = (a.astype(x.dtype).reshape(stats_shape) for a in (mean, var))
+            self.batch_mean, self.batch_var = (a.astype(x.dtype, copy=False).reshape(stats_shape)
+                                               for a in (mean, var))
             return y
         acc = _accumulator(x.dtype)
         # every pass runs on slices of the batch, one per CPU thread (backend.over_batch)
@@ -218,9 +230,9 @@ class BatchNormTraining(Function):
         need = self.needs_input_grad
         grads = [Tensor(gx) if need[0] else None]
         if self.has_weight:
-            grads.append(Tensor(g_weight.astype(x.dtype)) if need[1] else None)
+            grads.append(Tensor(g_weight.astype(x.dtype, copy=False)) if need[1] else None)
         if self.has_bias:
-            grads.append(Tensor(g_bias.astype(x.dtype)) if need[-1] else None)
+            grads.append(Tensor(g_bias.astype(x.dtype, copy=False)) if need[-1] else None)
         return tuple(grads)
 
 
@@ -246,11 +258,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
                              f"got input size {_shape_str(x.shape)}")
         axes = (0,) + tuple(range(2, x.ndim))
-        node = BatchNormTraining(axes, eps, weight is not None, bias is not None)
+        node = BatchNormTraining(axes, eps, weight is not None, bias is not None,
+                                 running=(running_mean, running_var, momentum))
         y = node(x, *[t for t in (weight, bias) if t is not None])
-        with no_grad():
-            _update_running(running_mean, node.batch_mean, momentum)
-            _update_running(running_var, node.batch_var * (n / (n - 1)), momentum)
+        if not node.updated_running:
+            with no_grad():
+                _update_running(running_mean, node.batch_mean, momentum)
+                _update_running(running_var, node.batch_var * (n / (n - 1)), momentum)
         return y
     if running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given in evaluation "
