@@ -16,7 +16,9 @@ The tables, in order:
    weight gradient (wgrad), and DCGAN's transposed convolution, against cuDNN
    (TF32 allowed in both); "speed vs cuDNN" is torch's time over minigan's;
 4. one DCGAN training step (64x64, batch 64, the CPU suite's ``Twins``) on the
-   GPU: minigan (CuPy arrays, kernels on) against torch eager.
+   GPU: minigan (CuPy arrays, kernels on) against torch eager, and the Triton
+   launches minigan's step makes (each costs host time: many small ones can
+   decide a step's time more than the kernels do).
 
 Every time is the median over ``--repeats`` calls, each timed with CUDA events
 on the stream both frameworks launch on (the legacy default stream).
@@ -171,15 +173,20 @@ def convolutions(xp, clock, layers):
 
 
 def training_step(device, clock, image_size, batch_size):
-    """One DCGAN step (D then G, Adam) on ``device`` in both frameworks, the same weights and batch."""
+    """One DCGAN step (D then G, Adam) on ``device`` in both frameworks, the same weights and batch;
+    and how many Triton launches minigan's step makes."""
+    from kernels import bridge
     twins = Twins(image_size, batch_size, device=device)
     mine, theirs = twins.minigan_step(), twins.torch_step()
     if not np.allclose(mine, theirs, rtol=2e-2, atol=1e-3):  # TF32 products in both
         raise RuntimeError(f"DCGAN {image_size}: minigan's losses {mine} differ from torch's {theirs}")
+    with bridge.counting() as launches:  # where the host's time per step may go
+        twins.minigan_step()
     ms, torch_ms = clock(twins.minigan_step), clock(twins.torch_step)
-    return markdown_table(["training step (D + G, Adam)", "minigan ms", "torch eager ms", "minigan / torch"],
+    return markdown_table(["training step (D + G, Adam)", "minigan ms", "torch eager ms", "minigan / torch",
+                           "minigan Triton launches"],
                           [[f"DCGAN {image_size}×{image_size}, batch {batch_size}", f"{ms:.1f}",
-                            f"{torch_ms:.1f}", f"{ms / torch_ms:.2f}"]])
+                            f"{torch_ms:.1f}", f"{ms / torch_ms:.2f}", str(sum(launches.values()))]])
 
 
 def _triton_version():

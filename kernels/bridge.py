@@ -15,6 +15,7 @@ each array over *without copying* and launches:
 launches instead of running them, so the tests can compile, for an sm_90 GPU
 without one, exactly the kernels and block sizes the launchers choose.
 """
+import collections
 import contextlib
 import typing
 import warnings
@@ -143,6 +144,20 @@ def recording():
         _recorder = previous
 
 
+_counts = None  # kernel name -> launches, inside counting()
+
+
+@contextlib.contextmanager
+def counting():
+    """Launches inside this block run as usual and are counted: yields a Counter, kernel name -> launches."""
+    global _counts
+    previous, _counts = _counts, collections.Counter()
+    try:
+        yield _counts
+    finally:
+        _counts = previous
+
+
 def _address(array):
     return array.ctypes.data if isinstance(array, np.ndarray) else array.data.ptr
 
@@ -190,6 +205,8 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
     grid = tuple(int(g) for g in grid)
     if min(grid) == 0:
         return
+    if _counts is not None:
+        _counts[kernel.fn.__name__] += 1
     arrays = {name: v for name, v in args.items() if hasattr(v, "shape")}
     for name, array in arrays.items():
         if min(array.strides, default=0) < 0:

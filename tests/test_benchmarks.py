@@ -46,5 +46,6 @@ def test_gpu_suite_runs_every_case_in_a_dry_run_on_the_cpu():
     done = subprocess.run([sys.executable, "-m", "benchmarks", "gpu", "--dry-run"],
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    for table in ("device-to-device copy", "AdaIN bwd", "speed vs cuDNN", "ConvT fwd", "DCGAN 16×16"):
+    for table in ("device-to-device copy", "AdaIN bwd", "batch norm bwd", "NCHW -> NHWC", "speed vs cuDNN",
+                  "ConvT fwd", "DCGAN 16×16", "Triton launches"):
         assert table in done.stdout, table
