@@ -20,6 +20,7 @@ This file runs three ways:
         tolerances for the TF32 tensor cores the float32 convolutions use.
 """
 import contextlib
+import importlib
 import os
 import re
 import subprocess
@@ -167,7 +168,7 @@ test_leaky_relu_matches_numpy, test_leaky_relu_matches_numpy_long = leaky_relu_m
 def _constants(module, on, **values):
     """Inside, ``kernels.<module>``'s constants set to ``values`` (when ``on``): to force a
     kernel's other paths (long rows in tiles, split statistics) onto small inputs."""
-    module = __import__(f"kernels.{module}", fromlist=["_"])
+    module = importlib.import_module(f"kernels.{module}")
     saved = {name: getattr(module, name) for name in values}
     if on:
         for name, value in values.items():
