@@ -1,4 +1,4 @@
-"""python -m benchmarks cpu [--repeats N] [--threads T] [--batch-size B] [--parts layers,step,split]
+"""python -m benchmarks cpu [--repeats N] [--threads T] [--batch-size B] [--parts layers,step,split,overhead]
 python -m benchmarks gpu [--repeats N] [--dry-run]
 
 cpu: minigan on NumPy against torch on the CPU (benchmarks/cpu.py); gpu: the
@@ -24,8 +24,8 @@ def _parse():
                         help="BLAS / OpenMP threads for both frameworks (default: all cores)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-sizes", default="64,32", help="DCGAN image sizes, comma-separated")
-    parser.add_argument("--parts", default="layers,step,split",
-                        help="cpu: which tables after the GEMM rate: layers, step, split (comma-separated)")
+    parser.add_argument("--parts", default="layers,step,split,overhead",
+                        help="cpu: which tables after the GEMM rate: layers, step, split, overhead (comma-separated)")
     parser.add_argument("--dry-run", action="store_true",
                         help="gpu: every case once at toy sizes on the CPU, the kernels under Triton's "
                              "interpreter (checks the harness, not the speed)")

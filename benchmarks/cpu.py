@@ -10,7 +10,9 @@ The tables, in order:
    then the same summed over each network;
 3. one full DCGAN training step (D and G, batch norm, Adam) in both;
 4. (``--parts split``) minigan's step split into its BLAS products and the
-   rest, next to torch's whole step: the products are the im2col design's floor.
+   rest, next to torch's whole step: the products are the im2col design's floor;
+5. (``--parts overhead``) the step on a DCGAN narrowed to 2 channels a layer and
+   one image: next to no arithmetic, so it times each framework's own work per op.
 
 Both frameworks get the same NCHW-contiguous float32 arrays.
 """
@@ -25,7 +27,7 @@ import minigan as mg
 from minigan import functional as F
 from minigan.functional import conv as conv_module
 
-from .dcgan import Twins, layers
+from .dcgan import WIDTH, Twins, layers
 from .timing import interleaved, markdown_table, median, paired_ratio
 
 
@@ -121,20 +123,28 @@ def _share(flops, seconds, gemm_gflops):
     return f"{100 * flops / seconds / 1e9 / gemm_gflops:.0f}%"
 
 
-def training_step(repeats, batch_size, sizes):
-    """One DCGAN training step (D then G, Adam) in each framework, side by side."""
+def training_step(repeats, batch_size, sizes, width=WIDTH):
+    """One DCGAN training step (D then G, Adam) in each framework, side by side.
+
+    With a ``width`` (ngf = ndf) below 64, the networks narrowed to it: at width 2
+    and batch 1 the arithmetic is negligible and the step times each framework's
+    own work per op, which on a GPU is what a small layer's time is made of.
+    """
     rows = []
     for image_size in sizes:
-        twins = Twins(image_size, batch_size)
+        twins = Twins(image_size, batch_size, width=width)
         mine, theirs = twins.minigan_step(), twins.torch_step()  # same weights, same batch
         if not np.allclose(mine, theirs, rtol=1e-3, atol=1e-4):
             raise RuntimeError(f"DCGAN {image_size}: minigan's losses {mine} differ from torch's {theirs}; "
                                "the two steps are not doing the same work")
         t = interleaved({"minigan": twins.minigan_step, "torch": twins.torch_step}, repeats, warmup=1)
-        rows.append([f"DCGAN {image_size}×{image_size}, batch {batch_size}",
-                     f"{median(t['minigan']) * 1e3:.0f}", f"{median(t['torch']) * 1e3:.0f}",
+        label = f"DCGAN {image_size}×{image_size}, batch {batch_size}"
+        digits = 0 if width == WIDTH else 1
+        rows.append([label if width == WIDTH else f"{label}, width {width}",
+                     f"{median(t['minigan']) * 1e3:.{digits}f}", f"{median(t['torch']) * 1e3:.{digits}f}",
                      f"{paired_ratio(t['minigan'], t['torch']):.2f}"])
-    return markdown_table(["training step (D + G, Adam)", "minigan ms", "torch ms", "ratio"], rows)
+    title = "training step (D + G, Adam)" if width == WIDTH else "overhead: the step on a narrow DCGAN"
+    return markdown_table([title, "minigan ms", "torch ms", "ratio"], rows)
 
 
 class _ProductTimer:
@@ -234,6 +244,8 @@ def run(args, threads):
         tables.append(training_step(args.repeats, args.batch_size, sizes))
     if "split" in args.parts:
         tables.append(step_split(args.repeats, args.batch_size, sizes, rates["numpy"]))
+    if "overhead" in args.parts:
+        tables.append(training_step(max(args.repeats, 50), 1, sizes, width=2))
     end = gemm_rate(args.repeats)
     print(markdown_table(["float32 GEMM 2048³ (best sample)", "GFLOP/s at start", "at end"],
                          [[name, f"{rate:.0f}", f"{end[name]:.0f}"] for name, rate in rates.items()]))

@@ -51,10 +51,10 @@ class ConvLayer:
         return 2 * pixels * self.cin * self.cout * 16
 
 
-def layers(image_size):
-    """The conv layers of G and D for ``image_size`` (32 or 64), G's first."""
+def layers(image_size, width=WIDTH):
+    """The conv layers of G and D for ``image_size`` (32 or 64), G's first; ``width`` = ngf = ndf."""
     n = int(np.log2(image_size)) - 2  # stride-2 layers per network: 4 for 64x64
-    widths = [WIDTH * 2 ** i for i in range(n)]  # 64, 128, 256, 512
+    widths = [width * 2 ** i for i in range(n)]  # 64, 128, 256, 512
     g = [ConvLayer("G1", True, LATENT, widths[-1], 1, 0, 1)]
     size = 4
     for i in range(n - 1, 0, -1):
@@ -69,10 +69,10 @@ def layers(image_size):
     return g + d
 
 
-def _networks(nn, image_size):
+def _networks(nn, image_size, width):
     """G and D as ``nn.Sequential``; ``nn`` is ``minigan.nn`` or ``torch.nn`` (same names)."""
     g, d = [], []
-    for layer in layers(image_size):
+    for layer in layers(image_size, width):
         conv = (nn.ConvTranspose2d if layer.transposed else nn.Conv2d)(
             layer.cin, layer.cout, 4, layer.stride, layer.padding, bias=False)
         if layer.transposed and layer.cout == CHANNELS:  # G's last layer: the image in [-1, 1]
@@ -89,13 +89,18 @@ def _networks(nn, image_size):
 
 
 class Twins:
-    """The same DCGAN in minigan and torch: same weights, same batches, same steps, on ``device``."""
+    """The same DCGAN in minigan and torch: same weights, same batches, same steps, on ``device``.
 
-    def __init__(self, image_size=64, batch_size=64, seed=0, device="cpu"):
+    ``width`` (ngf = ndf, 64 in the paper) narrows every layer: at 2 channels and one
+    image, a step's arithmetic is next to nothing and what is timed is each framework's
+    own work per op (its Python, dispatch and graph bookkeeping).
+    """
+
+    def __init__(self, image_size=64, batch_size=64, seed=0, device="cpu", width=WIDTH):
         mg.manual_seed(seed)
         self.device = device
-        self.mg_g, self.mg_d = _networks(mnn, image_size)
-        self.th_g, self.th_d = _networks(torch.nn, image_size)
+        self.mg_g, self.mg_d = _networks(mnn, image_size, width)
+        self.th_g, self.th_d = _networks(torch.nn, image_size, width)
         for mine, theirs in ((self.mg_g, self.th_g), (self.mg_d, self.th_d)):
             theirs.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
                                     for k, v in mine.state_dict().items()})

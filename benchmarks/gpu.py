@@ -18,7 +18,8 @@ The tables, in order:
 4. one DCGAN training step (64x64, batch 64, the CPU suite's ``Twins``) on the
    GPU: minigan (CuPy arrays, kernels on) against torch eager, and the Triton
    launches minigan's step makes (each costs host time: many small ones can
-   decide a step's time more than the kernels do).
+   decide a step's time more than the kernels do); then the same step on a
+   DCGAN narrowed to 2 channels a layer and one image, which is host time only.
 
 Every time is the median over ``--repeats`` calls, each timed with CUDA events
 on the stream both frameworks launch on (the legacy default stream).
@@ -172,21 +173,28 @@ def convolutions(xp, clock, layers):
     return markdown_table(header, rows)
 
 
-def training_step(device, clock, image_size, batch_size):
-    """One DCGAN step (D then G, Adam) on ``device`` in both frameworks, the same weights and batch;
-    and how many Triton launches minigan's step makes."""
+def training_step(device, clock, steps):
+    """DCGAN steps (D then G, Adam) on ``device`` in both frameworks, the same weights and batch,
+    one row per (image size, batch size, width); and how many Triton launches minigan's step makes.
+
+    A narrow DCGAN (width 2, one image) does next to no arithmetic: its row is the
+    frameworks' host time per step, what the full step's ratio comes down to
+    where the layers are small.
+    """
     from kernels import bridge
-    twins = Twins(image_size, batch_size, device=device)
-    mine, theirs = twins.minigan_step(), twins.torch_step()
-    if not np.allclose(mine, theirs, rtol=2e-2, atol=1e-3):  # TF32 products in both
-        raise RuntimeError(f"DCGAN {image_size}: minigan's losses {mine} differ from torch's {theirs}")
-    with bridge.counting() as launches:  # where the host's time per step may go
-        twins.minigan_step()
-    ms, torch_ms = clock(twins.minigan_step), clock(twins.torch_step)
+    rows = []
+    for image_size, batch_size, width in steps:
+        twins = Twins(image_size, batch_size, device=device, width=width)
+        mine, theirs = twins.minigan_step(), twins.torch_step()
+        if not np.allclose(mine, theirs, rtol=2e-2, atol=1e-3):  # TF32 products in both
+            raise RuntimeError(f"DCGAN {image_size}: minigan's losses {mine} differ from torch's {theirs}")
+        with bridge.counting() as launches:  # where the host's time per step may go
+            twins.minigan_step()
+        ms, torch_ms = clock(twins.minigan_step), clock(twins.torch_step)
+        rows.append([f"DCGAN {image_size}×{image_size}, batch {batch_size}, width {width}", f"{ms:.2f}",
+                     f"{torch_ms:.2f}", f"{ms / torch_ms:.2f}", str(sum(launches.values()))])
     return markdown_table(["training step (D + G, Adam)", "minigan ms", "torch eager ms", "minigan / torch",
-                           "minigan Triton launches"],
-                          [[f"DCGAN {image_size}×{image_size}, batch {batch_size}", f"{ms:.1f}",
-                            f"{torch_ms:.1f}", f"{ms / torch_ms:.2f}", str(sum(launches.values()))]])
+                           "minigan Triton launches"], rows)
 
 
 def _triton_version():
@@ -197,14 +205,15 @@ def _triton_version():
 def run(args):
     if args.dry_run:
         xp, device = np, "cpu"
-        sizes = dict(copy_mb=1, feature_maps=[(2, 3, 5, 7)], step=(16, 2),
+        sizes = dict(copy_mb=1, feature_maps=[(2, 3, 5, 7)], steps=[(16, 2, 64), (16, 1, 2)],
                      layers=[(name, 2, 3, 4, 8 if k == 4 else 6, k, s, p)
                              for name, _, _, _, _, k, s, p in CONV_LAYERS[::2]])
     else:
         import cupy as xp
         device = "cuda"
         # a large map (the targets), and StyleGAN's 8x8 layer, where many short rows share a program
-        sizes = dict(copy_mb=1024, feature_maps=[(16, 256, 64, 64), (64, 512, 8, 8)], step=(64, 64),
+        sizes = dict(copy_mb=1024, feature_maps=[(16, 256, 64, 64), (64, 512, 8, 8)],
+                     steps=[(64, 64, 64), (64, 1, 2)],
                      layers=CONV_LAYERS)
         torch.backends.cudnn.allow_tf32 = True  # as minigan's float32 convolutions (MINIGAN_TF32)
         torch.backends.cudnn.benchmark = True
@@ -224,4 +233,4 @@ def run(args):
         print()
     print(convolutions(xp, clock, sizes["layers"]))
     print()
-    print(training_step(device, clock, *sizes["step"]))
+    print(training_step(device, clock, sizes["steps"]))

@@ -5,7 +5,8 @@ Triton launches kernels on anything with a ``data_ptr()`` and a ``dtype``
 each array over *without copying* and launches:
 
     CuPy array   -> a ``DevicePointer`` (its address and dtype), launched on CuPy's
-                    current stream (Triton asks torch for the stream;
+                    current stream (Triton asks torch for the stream; where
+                    torch's current device and stream are not CuPy's already,
                     torch.cuda.ExternalStream makes CuPy's stream torch's current
                     one for the launch)
     NumPy array  -> torch CPU tensor via torch.from_numpy, for Triton's interpreter
@@ -17,6 +18,7 @@ without one, exactly the kernels and block sizes the launchers choose.
 """
 import collections
 import contextlib
+import sys
 import typing
 import warnings
 
@@ -87,21 +89,29 @@ def nonnegative_strides(array):
 _streams = {}  # (device, CuPy stream pointer) -> torch.cuda.ExternalStream
 
 
+def _where_triton_launches():
+    """(device, raw stream pointer) Triton's next launch goes to: torch's current ones,
+    read through the same driver functions Triton's launcher calls."""
+    from triton.runtime import driver
+    active = driver.active
+    device = active.get_current_device()
+    return device, active.get_current_stream(device)
+
+
 @contextlib.contextmanager
-def _on_cupy_stream(array):
-    """Make CuPy's current device and stream torch's, so Triton launches there."""
-    import cupy
+def _on_cupy_stream(device, ptr):
+    """Make CuPy's ``device`` and stream ``ptr`` torch's current ones, so Triton launches there.
+
+    (CuPy's legacy default stream, pointer 0, is torch's default stream.)
+    """
     torch = _torch()
-    device = array.device.id
-    ptr = cupy.cuda.get_current_stream().ptr
-    if ptr == 0:  # CuPy's legacy default stream is torch's default stream too
-        with torch.cuda.device(device):
-            yield
-        return
-    key = (device, ptr)
-    if key not in _streams:
-        _streams[key] = torch.cuda.ExternalStream(ptr, device=torch.device("cuda", device))
-    with torch.cuda.device(device), torch.cuda.stream(_streams[key]):
+    if ptr == 0:
+        stream = torch.cuda.default_stream(device)
+    else:
+        if (device, ptr) not in _streams:
+            _streams[device, ptr] = torch.cuda.ExternalStream(ptr, device=torch.device("cuda", device))
+        stream = _streams[device, ptr]
+    with torch.cuda.device(device), torch.cuda.stream(stream):
         yield
 
 
@@ -222,9 +232,14 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
         kernel[grid](*[as_torch(v) if hasattr(v, "shape") else v for v in args.values()],
                      **constexprs, **options)
         return
-    with _on_cupy_stream(first):
-        kernel[grid](*[DevicePointer(v) if hasattr(v, "shape") else v for v in args.values()],
-                     **constexprs, **options)
+    values = [DevicePointer(v) if hasattr(v, "shape") else v for v in args.values()]
+    cupy = sys.modules["cupy"]  # imported: ``first`` is a CuPy array
+    here = first.device.id, cupy.cuda.get_current_stream().ptr
+    if _where_triton_launches() == here:  # the usual case: switching costs more than a small kernel
+        kernel[grid](*values, **constexprs, **options)
+        return
+    with _on_cupy_stream(*here):
+        kernel[grid](*values, **constexprs, **options)
 
 
 def _interpreter_loops_take_scalars():

@@ -54,11 +54,18 @@ def get_array_module(*arrays, op="op"):
 
     Python scalars and NumPy scalars go with either device.
     """
-    devices = {device_of(a) for a in arrays if hasattr(a, "shape") and not np.isscalar(a)}
-    if len(devices) > 1:
+    on_cpu = on_cuda = False  # (every op calls this: a plain loop, no set of devices)
+    for a in arrays:
+        if cp is not None and isinstance(a, cp.ndarray):
+            on_cuda = True
+        elif isinstance(a, np.ndarray):
+            on_cpu = True
+        elif hasattr(a, "shape") and not np.isscalar(a):
+            on_cpu = True
+    if on_cpu and on_cuda:
         raise RuntimeError(f"{op}: inputs are on different devices (cpu and cuda); "
                            "move them to one device with .to(device)")
-    return cp if devices == {"cuda"} else np
+    return cp if on_cuda else np
 
 
 def to_device(array, device):
@@ -152,8 +159,11 @@ def over_batch(n, work, xp=np, size=None):
     to sleep at once (``openblas_idle_threads_sleep``).
     """
     global _pool
+    if xp is not np or (size is not None and size < 2 ** 16) or n <= 1:
+        work(0, n)
+        return
     threads = min(cpu_threads(), n)
-    if threads <= 1 or xp is not np or (size is not None and size < 2 ** 16):
+    if threads <= 1:
         work(0, n)
         return
     if _pool is None or _pool[:2] != (os.getpid(), threads):  # a forked child needs its own threads

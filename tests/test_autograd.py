@@ -196,12 +196,13 @@ def test_integer_tensor_cannot_require_grad():
 
 
 def test_mixed_devices_raise_naming_both(monkeypatch):
-    # a stand-in for a GPU array: the engine only asks the backend which device it is on
+    # a stand-in for a GPU array: the backend tells devices apart by the CuPy array type
+    import types
+
     class FakeCuda(np.ndarray):
         pass
     from minigan import backend
-    monkeypatch.setattr(backend, "device_of",
-                        lambda a: "cuda" if isinstance(a, FakeCuda) else "cpu")
+    monkeypatch.setattr(backend, "cp", types.SimpleNamespace(ndarray=FakeCuda))
     a = mg.ones(3)
     b = mg.Tensor(np.ones(3).view(FakeCuda))
     with pytest.raises(RuntimeError, match="different devices.*cpu and cuda"):

@@ -612,6 +612,46 @@ def test_recorded_launches_are_specialized_as_triton_would_launch_them():
             assert (name in aligned) == (mark == "D"), (name, mark)
 
 
+@pytest.mark.skipif(INTERPRETER, reason="the launcher's path for CuPy arrays")
+def test_a_launch_switches_torchs_stream_only_where_it_is_not_cupys(monkeypatch):
+    # a CuPy array's kernel goes to CuPy's current device and stream: launched as is where
+    # Triton's next launch already goes there, else inside the switch (stand-ins for CuPy
+    # and the driver: this runs without a GPU)
+    import types
+
+    from kernels import bridge
+    cupy_stream = types.SimpleNamespace(ptr=0)
+    fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(get_current_stream=lambda: cupy_stream))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+
+    class CupyLike:  # what launch reads of a CuPy array
+        shape, strides, dtype = (4,), (4,), np.dtype(np.float32)
+        device = types.SimpleNamespace(id=1)
+        data = types.SimpleNamespace(ptr=4096)
+
+    events = []
+
+    class Kernel:
+        fn = types.SimpleNamespace(__name__="k")
+
+        def __getitem__(self, grid):
+            return lambda *args, **kw: events.append(("launch", grid, args[0].data_ptr()))
+
+    @contextlib.contextmanager
+    def switch(device, ptr):
+        events.append(("switch", device, ptr))
+        yield
+
+    monkeypatch.setattr(bridge, "_on_cupy_stream", switch)
+    for triton_at, cupy_ptr, switched in (((1, 0), 0, False), ((0, 0), 0, True),
+                                          ((1, 0), 77, True), ((1, 77), 77, False), ((1, 77), 0, True)):
+        monkeypatch.setattr(bridge, "_where_triton_launches", lambda: triton_at)
+        cupy_stream.ptr = cupy_ptr
+        events.clear()
+        bridge.launch(Kernel(), (2,), dict(x_ptr=CupyLike()), {})
+        assert events == [("switch", 1, cupy_ptr)] * switched + [("launch", (2,), 4096)], (triton_at, cupy_ptr)
+
+
 @pytest.mark.skipif(INTERPRETER, reason="the interpreter replaces the compiler; compiled in the parent run")
 @pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
 def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain):
