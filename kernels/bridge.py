@@ -24,7 +24,8 @@ import warnings
 
 import numpy as np
 
-_FLOAT = {np.dtype(np.float16): "fp16", np.dtype(np.float32): "fp32", np.dtype(np.float64): "fp64"}
+_POINTEE = {np.dtype(np.float16): "fp16", np.dtype(np.float32): "fp32", np.dtype(np.float64): "fp64",
+            np.dtype(np.int32): "i32", np.dtype(np.int64): "i64"}  # Triton's names of what an array holds
 
 
 def xp_of(array):
@@ -179,7 +180,7 @@ def _specialize(args, constexprs):
     signature, constexprs, aligned = {}, dict(constexprs), []
     for name, value in args.items():
         if hasattr(value, "dtype") and hasattr(value, "shape"):
-            signature[name] = "*" + _FLOAT[np.dtype(value.dtype)]
+            signature[name] = "*" + _POINTEE[np.dtype(value.dtype)]
             if _address(value) % 16 == 0:
                 aligned.append(name)
         elif isinstance(value, (bool, np.bool_)):
@@ -208,7 +209,11 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
     options = {"num_warps": num_warps}
     if num_stages is not None:
         options["num_stages"] = num_stages
-    if _recorder is not None:
+    if _recorder is not None:  # (the tests record every launcher's choices: check the order there)
+        order = [name for name in kernel.arg_names if name in args]
+        if list(args) != order:
+            raise TypeError(f"{kernel.fn.__name__}: launch arguments {list(args)} are not in the kernel's "
+                            f"order {order}")
         signature, constexprs, aligned = _specialize(args, constexprs)
         _recorder.launches.append(Launch(kernel, signature, constexprs, options, aligned))
         return

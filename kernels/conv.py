@@ -28,9 +28,11 @@ channels are one contiguous run that loads as 16-byte pieces.
 Strided dgrad is decomposed by *stride phase* instead of inserting zeros: the
 output rows h with the same (h + ph) mod sh see the same taps i (those with
 i*dh = h + ph mod sh), so for each of the sh*sw phases the launcher finds that
-arithmetic progression of taps on the host and launches one dense GEMM over
+arithmetic progression of taps on the host and runs one dense GEMM over
 the phase's pixels and taps only; no multiply by an inserted zero. A phase that
-no tap reaches gets gx = 0 (its GEMM has K = 0). ``conv_transpose2d`` is this
+no tap reaches gets gx = 0 (its GEMM has K = 0). Phases with as many pixels and
+taps as each other share a launch, as planes of its grid that differ only in
+where they start (a 4x4 stride-2 layer on an even map: one launch, not four). ``conv_transpose2d`` is this
 dgrad with a bias (its forward is conv2d's input gradient), and its backward
 is the other two kernels, as in ``minigan.functional.conv``.
 
@@ -133,11 +135,18 @@ def conv2d_input_grad_kernel(gy_ptr, w_ptr, bias_ptr, gx_ptr,
                              N, OH, OW, CG, OG,
                              sgn, sgc, sgh, sgw, swo, swc, swh, sww, sxn, sxc, sxh, sxw,
                              H0, W0, TH, TW, SH, SW, OH0, OW0, I0, J0, TSH, TSW, TKH, TKW, DOH, DOW,
+                             PW, PHASES, H0D, OH0D, I0D, W0D, OW0D, J0D,
                              HAS_BIAS: tl.constexpr, ACC_FP64: tl.constexpr, PRECISION: tl.constexpr,
                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     # one stride phase: pixels h = H0 + th*SH (th < TH), taps i = I0 + ti*TSH (ti < TKH),
-    # and the output row each pair reads, oh = OH0 + th - ti*DOH (exact: no division here)
-    pid_m, pid_n, g = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    # and the output row each pair reads, oh = OH0 + th - ti*DOH (exact: no division here).
+    # The grid's third axis is (group, phase): the PHASES phases of one launch (PW of them
+    # across) differ only in where they start, H0 + ph*H0D and so on
+    pid_m, pid_n, pid_z = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    g, phase = pid_z // PHASES, pid_z % PHASES
+    ph, pw = phase // PW, phase % PW
+    H0, OH0, I0 = H0 + ph * H0D, OH0 + ph * OH0D, I0 + ph * I0D
+    W0, OW0, J0 = W0 + pw * W0D, OW0 + pw * OW0D, J0 + pw * J0D
     acc_ty = tl.float64 if ACC_FP64 else tl.float32
     pix = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     pix_ok = pix < N * TH * TW
@@ -347,16 +356,41 @@ def conv2d_input_grad(w, gy, bias, geo, x_shape):
                   N=n, OH=oh, OW=ow, CG=cg, OG=og,
                   **_named("sg", _elements(gy)), **_named("sw", _elements(w), "ochw"),
                   **_named("sx", _elements(gx)))
-    for h0, th, i0, tsh, tkh, oh0, doh in _phases(h, sh, geo.pads[0], dh, kh):
-        for w0, tw, j0, tsw, tkw, ow0, dow in _phases(wd, sw, geo.pads[2], dw, kw):
+    for rows in _launch_groups(_phases(h, sh, geo.pads[0], dh, kh)):
+        for cols in _launch_groups(_phases(wd, sw, geo.pads[2], dw, kw)):
+            (h0, th, i0, tsh, tkh, oh0, doh), (w0, tw, j0, tsw, tkw, ow0, dow) = rows[0], cols[0]
+            # tiles sized per phase: 128 x 128 ones for the stride-2 kernel take 150 (Triton 3.9) to
+            # 219 (3.6) registers a thread on sm_90, one program per SM; 64 x 64 ones, ~100
             bm, bn, bk, warps = _blocks(gy.dtype, n * th * tw, cg, og, g)
-            launch(conv2d_input_grad_kernel, (cdiv(n * th * tw, bm), cdiv(cg, bn), g),
+            launch(conv2d_input_grad_kernel, (cdiv(n * th * tw, bm), cdiv(cg, bn), g * len(rows) * len(cols)),
                    dict(common, H0=h0, W0=w0, TH=th, TW=tw, SH=sh, SW=sw, OH0=oh0, OW0=ow0,
-                        I0=i0, J0=j0, TSH=tsh, TSW=tsw, TKH=tkh, TKW=tkw, DOH=doh, DOW=dow),
+                        I0=i0, J0=j0, TSH=tsh, TSW=tsw, TKH=tkh, TKW=tkw, DOH=doh, DOW=dow,
+                        PW=len(cols), PHASES=len(rows) * len(cols), **_phase_steps(rows, "H0", "OH0", "I0"),
+                        **_phase_steps(cols, "W0", "OW0", "J0")),
                    dict(HAS_BIAS=bias is not None, ACC_FP64=gy.dtype == np.float64,
                         PRECISION=_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
                    num_warps=warps)
     return gx
+
+
+def _launch_groups(phases):
+    """The stride phases of one dim, grouped into launches: two phases whose pixel and tap
+    counts agree (stride 2, an even map, an even kernel: DCGAN's layers) share one, as two
+    planes of the grid; any others take one each."""
+    def shape(phase):  # what the phases of a launch share: pixels, tap step, taps, output step per tap
+        _, pixels, _, tap_step, taps, _, out_step = phase
+        return pixels, tap_step, taps, out_step
+
+    if len(phases) == 2 and shape(phases[0]) == shape(phases[1]):
+        return [phases]
+    return [[phase] for phase in phases]
+
+
+def _phase_steps(group, first, out, tap):
+    """How the second phase of a launch starts from the first (its ``first``, ``out`` and ``tap``
+    offsets), as the kernel's ``...D`` arguments; 0 for a launch of one phase."""
+    (h0, _, i0, _, _, oh0, _), (h1, _, i1, _, _, oh1, _) = group[0], group[-1]
+    return {first + "D": h1 - h0, out + "D": oh1 - oh0, tap + "D": i1 - i0}
 
 
 def _weight_grad_blocks(dtype, og, cg):

@@ -97,8 +97,10 @@ def typical_launches():
                 bias_act.bias_leaky_relu_grad(x, x, p, 0.2, 2 ** 0.5)
                 layout.move_axis_last(x.reshape(16, 256, -1))
                 flat = x.reshape(-1)
-                optim.adam_update(flat, flat, flat, flat, None, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8,
-                                  weight_decay=0, decoupled=False, maximize=False, step=1)
+                hyper = dict(lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0, decoupled=False,
+                             maximize=False, step=1)
+                optim.adam_update(flat, flat, flat, flat, None, **hyper)
+                optim.adam_update_many([(flat, flat, flat, flat, None)], **hyper)
         cases += [("x".join(map(str, shape)), launch) for launch in launches]
     x, p, stats = z(64, 128, 16, 16), z(128), z(128)  # a DCGAN generator layer's batch norm
     with bridge.recording() as launches:

@@ -320,6 +320,25 @@ def test_conv_kernels_big_tiles_match_numpy(monkeypatch, stride):
     assert_kernels_match(lambda x, w: F.conv2d(x, w, stride=stride, padding=1), [x, w], second=False, tf32=True)
 
 
+@values
+@pytest.mark.parametrize("stride, padding, size, launches", [(2, 1, (8, 10), 1), ((2, 1), (1, 2), (8, 7), 1),
+                                                             (2, 1, (8, 9), 2), (3, 1, (9, 9), 9)])
+def test_dgrad_stride_phases_sharing_a_launch_match_numpy(stride, padding, size, launches):
+    # a 4 x 4 filter: with stride 2 on an even size, both phases of a dim have as many pixels and
+    # taps, and share one launch (DCGAN's layers); an odd size or stride 3 takes a launch a phase
+    from kernels import bridge
+    x, w, b = _arrays(5, np.float32, (2, 6) + size, (5, 6, 4, 4), (6,))
+    with kernels(True), bridge.counting() as counts:
+        F.conv2d(mg.tensor(x, device=DEVICE, requires_grad=True), mg.tensor(w, device=DEVICE),
+                 stride=stride, padding=padding).sum().backward()
+    assert counts["conv2d_input_grad_kernel"] == launches
+    assert_kernels_match(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), [x, w], second=False,
+                         tf32=True)
+    y = np.zeros((2, 5) + tuple(F.conv2d(mg.tensor(x), mg.tensor(w), stride=stride, padding=padding).shape[2:]))
+    assert_kernels_match(lambda y, w, b: F.conv_transpose2d(y, w, b, stride=stride, padding=padding),
+                         _arrays(6, np.float32, y.shape, (5, 6, 4, 4), (6,)), second=False, tf32=True)
+
+
 @property_tests(8, outer=st.integers(1, 3), c=st.integers(1, 70), s=st.integers(1, 70),
                 dtype=st.sampled_from((np.float16, np.float32, np.float64)), seed=seeds)
 def move_axis_last_matches_numpy(outer, c, s, dtype, seed):
@@ -385,31 +404,34 @@ def test_kernels_run_on_cupys_current_stream():
 # ---------------------------------------------------------------- the optimizer: Adam's update
 
 
-@property_tests(8, size=st.integers(1, 2500), beta1=st.sampled_from((0.0, 0.5, 0.9)), amsgrad=st.booleans(),
-                maximize=st.booleans(), decay=st.sampled_from(("none", "l2", "decoupled")), seed=seeds)
-def adam_matches_numpy(size, beta1, amsgrad, maximize, decay, seed):
-    # three steps of the fused update against the array path, parameters and moments; beta1 = 0.5
-    # takes torch's lerp from the end (weight 1/2), 0.9 from the start
+@property_tests(8, sizes=st.lists(st.integers(1, 2500), min_size=1, max_size=4), beta1=st.sampled_from((0.0, 0.5, 0.9)),
+                amsgrad=st.booleans(), maximize=st.booleans(), decay=st.sampled_from(("none", "l2", "decoupled")),
+                seed=seeds)
+def adam_matches_numpy(sizes, beta1, amsgrad, maximize, decay, seed):
+    # three steps of the fused update against the array path, parameters and moments: several
+    # parameters in one launch, the first one without a gradient at the second step (so at a step
+    # of its own after that); beta1 = 0.5 takes torch's lerp from the end (weight 1/2), 0.9 from the start
     from minigan.optim import Adam
     rng = np.random.default_rng(seed)
-    p0 = rng.standard_normal(size).astype(np.float32)
-    grads = [rng.standard_normal(size).astype(np.float32) for _ in range(3)]
+    p0 = [rng.standard_normal(size).astype(np.float32) for size in sizes]
+    grads = [[rng.standard_normal(size).astype(np.float32) for size in sizes] for _ in range(3)]
     options = dict(lr=1e-2, betas=(beta1, 0.99), amsgrad=amsgrad, maximize=maximize,
                    weight_decay=0.0 if decay == "none" else 0.1, decoupled_weight_decay=decay == "decoupled")
     results = {}
     for on in (True, False):
         device = DEVICE if on else "cpu"
-        p = mg.tensor(p0, device=device, requires_grad=True)
-        opt = Adam([p], **options)
+        params = [mg.tensor(p, device=device, requires_grad=True) for p in p0]
+        opt = Adam(params, **options)
         with kernels(on):
-            for g in grads:
-                p.grad = mg.tensor(g, device=device)
+            for step, gs in enumerate(grads):
+                for i, (p, g) in enumerate(zip(params, gs)):
+                    p.grad = None if (i, step) == (0, 1) else mg.tensor(g, device=device)
                 opt.step()
-        state = opt.state[p]
-        results[on] = [_host(t) for t in (p, state["exp_avg"], state["exp_avg_sq"])]
-        assert state["step"] == 3
-    for name, got, want in zip(("p", "exp_avg", "exp_avg_sq"), results[True], results[False]):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+        results[on] = [[_host(t) for t in (p, opt.state[p]["exp_avg"], opt.state[p]["exp_avg_sq"])] for p in params]
+        assert [opt.state[p]["step"] for p in params] == [2] + [3] * (len(sizes) - 1)
+    for i, (mine, theirs) in enumerate(zip(results[True], results[False])):
+        for name, got, want in zip(("p", "exp_avg", "exp_avg_sq"), mine, theirs):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"parameter {i}: {name}")
 
 
 test_adam_matches_numpy, test_adam_matches_numpy_long = adam_matches_numpy
@@ -417,16 +439,20 @@ test_adam_matches_numpy, test_adam_matches_numpy_long = adam_matches_numpy
 
 @values
 def test_adam_dispatches_to_the_kernel_for_float32_only(monkeypatch):
+    # the float32 parameters of a step go to one launch; float64 and unaligned ones do not
     from kernels import optim as fused
     from minigan.optim import Adam
     calls = []
-    monkeypatch.setattr(fused, "adam_update", lambda *a, **k: calls.append(a[0].dtype))
-    for dtype in (np.float32, np.float64):
-        p = mg.tensor(np.ones(4, dtype), device=DEVICE, requires_grad=True)
-        p.grad = mg.tensor(np.ones(4, dtype), device=DEVICE)
-        with kernels(True):
-            Adam([p]).step()
-    assert calls == [np.float32]
+    monkeypatch.setattr(fused, "adam_update_many", lambda tensors, **k: calls.append([t[0].dtype for t in tensors]))
+    monkeypatch.setattr(fused, "adam_update", lambda *a, **k: calls.append(("one", a[0].dtype)))
+    params = [mg.tensor(np.ones(n, dtype), device=DEVICE, requires_grad=True)
+              for n, dtype in ((4, np.float32), (4, np.float64), (5, np.float32), (4, np.float32))]
+    params[2].data = params[2].data[1:]  # a view 4 bytes past an aligned start
+    for p in params:
+        p.grad = mg.tensor(np.ones(p.shape, p.dtype), device=DEVICE)
+    with kernels(True):
+        Adam(params).step()
+    assert calls == [("one", np.float32), [np.float32, np.float32]]
 
 
 # ---------------------------------------------------------------- dispatch
@@ -537,8 +563,12 @@ def _recorded_launches():
                 if dtype == np.float32:  # the fused update takes float32 parameters
                     for amsgrad, decoupled in ((False, False), (True, True)):
                         p = z(4096)
-                        optim.adam_update(p, p, p, p, p if amsgrad else None, lr=1e-3, beta1=0.5, beta2=0.999,
-                                          eps=1e-8, weight_decay=0.1, decoupled=decoupled, maximize=False, step=1)
+                        hyper = dict(lr=1e-3, beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0.1, decoupled=decoupled,
+                                     maximize=False, step=1)
+                        optim.adam_update(p, p, p, p, p if amsgrad else None, **hyper)
+                        q = p[:1000]
+                        optim.adam_update_many([(p, p, p, p, p if amsgrad else None),
+                                                (q, q, q, q, q if amsgrad else None)], **hyper)
             recorded.append((launches, dtype != np.float32 and typical != 0))
     cases = {}
     for launches, slow in recorded:
@@ -596,8 +626,8 @@ def test_recorded_launches_are_specialized_as_triton_would_launch_them():
 
     from kernels import bridge
     base = np.zeros(40, np.float32)
-    args = dict(a=base, b=base[1:], c=base.astype(np.float64), h=base.astype(np.float16), one=1, sixteen=48, odd=7,
-                big=2**40, f=0.5)
+    args = dict(a=base, b=base[1:], c=base.astype(np.float64), h=base.astype(np.float16), i=base.astype(np.int32),
+                table=base.astype(np.int64), one=1, sixteen=48, odd=7, big=2**40, f=0.5)
     signature, constexprs, aligned = bridge._specialize(args, {})
     for name, value in args.items():
         if isinstance(value, np.ndarray):  # the GPU passes arrays as bare pointers: typed as tensors are

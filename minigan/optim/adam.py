@@ -53,20 +53,47 @@ class Adam(Optimizer):
                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
+    def _update_group(self, params, group):
+        """Each parameter's update, except that on the GPU the float32 ones take one
+        Triton launch for all (``kernels.optim.adam_update_many``), not one each."""
+        batches = {}  # step -> the (p, grad, moments) the kernel updates together
+        for t in params:
+            p, grad, state = t.data, t.grad.data, self.state[t]
+            moments = self._moments(p, state, group)
+            if backend.kernels_enabled(p, grad):
+                from kernels import optim as fused
+                if fused.fusable(p, grad, *moments) and fused.aligned(p, grad, *moments):
+                    batches.setdefault(state["step"], []).append((p, grad) + moments)
+                    continue
+            self._apply(p, grad, moments, state["step"], group)
+        for step, tensors in batches.items():
+            fused.adam_update_many(tensors, lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
+                                   eps=group["eps"], weight_decay=group["weight_decay"],
+                                   decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
+                                   step=step)
+
     def _update(self, p, grad, state, group):
-        xp = backend.get_array_module(p)
-        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-        beta1, beta2 = group["betas"]
+        self._apply(p, grad, self._moments(p, state, group), state["step"], group)
+
+    def _moments(self, p, state, group):
+        """This step's (exp_avg, exp_avg_sq, max_exp_avg_sq or None) arrays of ``p``, made at
+        the first step; counts the step."""
         if not state:
             state["step"] = 0
             state["exp_avg"] = self._zeros_like(p)
             state["exp_avg_sq"] = self._zeros_like(p)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = self._zeros_like(p)
-        exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
         state["step"] += 1
-        step = state["step"]
-        max_exp_avg_sq = state["max_exp_avg_sq"].data if group["amsgrad"] else None
+        return (state["exp_avg"].data, state["exp_avg_sq"].data,
+                state["max_exp_avg_sq"].data if group["amsgrad"] else None)
+
+    def _apply(self, p, grad, moments, step, group):
+        """One parameter's update in place: its fused kernel on the GPU, else the array operations."""
+        xp = backend.get_array_module(p)
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        exp_avg, exp_avg_sq, max_exp_avg_sq = moments
         if backend.kernels_enabled(p, grad):  # on the GPU: the lines below in one Triton pass
             from kernels import optim as fused
             if fused.fusable(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):

@@ -116,16 +116,21 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    grad = p.grad.data
-                    if backend.device_of(grad) != p.device:
-                        raise RuntimeError(f"{type(self).__name__}: gradient on {backend.device_of(grad)} "
+                params = [p for p in group["params"] if p.grad is not None]
+                for p in params:
+                    if backend.device_of(p.grad.data) != p.device:
+                        raise RuntimeError(f"{type(self).__name__}: gradient on {backend.device_of(p.grad.data)} "
                                            f"for a parameter of shape {p.shape} on {p.device}")
-                    self._update(p.data, grad, self.state[p], group)
+                self._update_group(params, group)
+                for p in params:
                     p._version += 1
         return loss
+
+    def _update_group(self, params, group):
+        """Update every parameter of ``group`` that has a gradient (``params``): one at a time,
+        unless a subclass updates several at once."""
+        for p in params:
+            self._update(p.data, p.grad.data, self.state[p], group)
 
     def _update(self, param, grad, state, group):
         """Update the array ``param`` in place from ``grad`` (both raw arrays)."""
