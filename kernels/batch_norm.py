@@ -12,18 +12,23 @@ leave most of the GPU idle on a DCGAN layer (64 channels), so each pass is split
     forward   1. statistics: a program per (channel, chunk of samples) reads its
                  rows tile by tile, merging each tile's mean and sum of squared
                  deviations into its running ones (Chan et al., as norm.py);
-              2. merge: the chunks' (mean, M2) of each channel into its mean and
-                 variance (the same formula, over the chunks at once);
-              3. apply: y over tiles of the (N*C, S) matrix, one channel's
-                 mean, variance, weight and bias loaded per row.
+              2. apply: y over tiles of the (N*C, S) matrix. Each row first merges
+                 its channel's chunks' (mean, M2) into the mean and variance (the
+                 same formula, over the chunks at once: a few loads a row); the
+                 one program holding channel c's row of sample 0 at the first
+                 columns also stores them, and moves the running statistics.
     backward  1. sums: per (channel, chunk), sum(gy) and sum(gy * x_hat), per lane
-                 then across the lanes; the chunks are summed by the array library;
-              2. apply: gx over tiles of the (N*C, S) matrix.
+                 then across the lanes;
+              2. apply: gx over tiles of the (N*C, S) matrix, each row adding up
+                 its channel's chunks' sums first (stored by one program, as forward).
 
-Three reads and a write of the data forward, the same backward: what the array
+Two reads and a write of the data forward, the same backward: what the array
 path (``BatchNormTraining`` in ``minigan.functional.normalization``, the
 reference) reads and writes in about a dozen array operations each way, which
-on the GPU are as many kernel launches; here three launches forward, three back.
+on the GPU are as many kernel launches; here two launches forward, two back
+(merging the chunks in a launch of its own, or summing them with the array
+library, cost a launch more each way, on layers whose passes are a few
+microseconds each).
 Statistics in float32 (float64 for float64 data), as there.
 
 Typical shape: a DCGAN generator layer, x (64, 128, 16, 16) float32 (2.1 M values, 8.4 MB).
@@ -78,30 +83,20 @@ def batch_norm_stats_kernel(x_ptr, mean_part_ptr, m2_part_ptr, N, C, S, CHUNK,
 
 
 @triton.jit
-def batch_norm_merge_kernel(mean_part_ptr, m2_part_ptr, mean_ptr, var_ptr, running_mean_ptr, running_var_ptr,
-                            N, C, S, SPLIT, CHUNK, keep, momentum, unbiased,
-                            STATS_FP64: tl.constexpr, RUNNING: tl.constexpr,
-                            BLOCK_C: tl.constexpr, SPLIT_POW2: tl.constexpr):
-    # the chunks' (mean, M2) of each channel into its mean and variance (Chan et al., all chunks at once);
-    # with RUNNING, the running statistics move towards them in place (the variance's unbiased form)
+def _merged_stats(mean_part_ptr, m2_part_ptr, c, ok, N, C, S, SPLIT, CHUNK,
+                  STATS_FP64: tl.constexpr, SPLIT_POW2: tl.constexpr):
+    """Mean and variance of the channels c (ok: which rows exist), merged from their chunks'
+    (mean, M2) (Chan et al., all chunks at once, in chunk order)."""
     stat_ty = tl.float64 if STATS_FP64 else tl.float32
-    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     k = tl.arange(0, SPLIT_POW2)[None, :]
-    mask = (c < C)[:, None] & (k < SPLIT)
+    mask = ok[:, None] & (k < SPLIT)
     count = tl.where(mask, tl.minimum(N - k * CHUNK, CHUNK) * S, 0).to(stat_ty)
     means = tl.load(mean_part_ptr + k * C + c[:, None], mask=mask, other=0)
     m2s = tl.load(m2_part_ptr + k * C + c[:, None], mask=mask, other=0)
     total = tl.cast(N * S, stat_ty)
     mean = tl.sum(count * means, 1) / total
     deviation = means - mean[:, None]
-    m2 = tl.sum(m2s + count * deviation * deviation, 1)
-    tl.store(mean_ptr + c, mean, mask=c < C)
-    tl.store(var_ptr + c, m2 / total, mask=c < C)
-    if RUNNING:  # stat <- stat * (1 - momentum) + new * momentum, as the array path computes it
-        old_mean = tl.load(running_mean_ptr + c, mask=c < C)
-        old_var = tl.load(running_var_ptr + c, mask=c < C)
-        tl.store(running_mean_ptr + c, old_mean * keep + mean * momentum, mask=c < C)
-        tl.store(running_var_ptr + c, old_var * keep + m2 / total * unbiased * momentum, mask=c < C)
+    return mean, tl.sum(m2s + count * deviation * deviation, 1) / total
 
 
 @triton.jit
@@ -126,16 +121,35 @@ def _channel_scale(w_ptr, mean_ptr, var_ptr, c, ok, EPS: tl.constexpr, HAS_WEIGH
 
 
 @triton.jit
-def batch_norm_apply_kernel(x_ptr, w_ptr, b_ptr, mean_ptr, var_ptr, y_ptr, rows, C, S,
+def batch_norm_apply_kernel(x_ptr, w_ptr, b_ptr, mean_part_ptr, m2_part_ptr, mean_ptr, var_ptr,
+                            running_mean_ptr, running_var_ptr, y_ptr, N, C, S, SPLIT, CHUNK,
+                            keep, momentum, unbiased,
                             EPS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
+                            STATS_FP64: tl.constexpr, RUNNING: tl.constexpr, SPLIT_POW2: tl.constexpr,
                             ROWS: tl.constexpr, COLS: tl.constexpr):
-    row, offs, mask = _rows_tile(rows, S, ROWS, COLS)
+    # each row's channel statistics merged from the chunks' (a few loads a row), then y; the
+    # programs holding sample 0's rows at the first columns also store the statistics, and
+    # with RUNNING move the running ones towards them in place (the variance's unbiased form)
+    row, offs, mask = _rows_tile(N * C, S, ROWS, COLS)
     c = row % C
-    mean, _, scale = _channel_scale(w_ptr, mean_ptr, var_ptr, c, row < rows, EPS, HAS_WEIGHT)
+    ok = row < N * C
+    mean, var = _merged_stats(mean_part_ptr, m2_part_ptr, c, ok, N, C, S, SPLIT, CHUNK, STATS_FP64, SPLIT_POW2)
+    if tl.program_id(0) % tl.cdiv(S, COLS) == 0:  # the first columns: rows c < C store channel c's
+        first = row < C
+        tl.store(mean_ptr + c, mean, mask=first)
+        tl.store(var_ptr + c, var, mask=first)
+        if RUNNING:  # stat <- stat * (1 - momentum) + new * momentum, as the array path computes it
+            old_mean = tl.load(running_mean_ptr + c, mask=first)
+            old_var = tl.load(running_var_ptr + c, mask=first)
+            tl.store(running_mean_ptr + c, old_mean * keep + mean * momentum, mask=first)
+            tl.store(running_var_ptr + c, old_var * keep + var * unbiased * momentum, mask=first)
+    scale = 1 / tl.sqrt(var + EPS)
+    if HAS_WEIGHT:
+        scale = scale * tl.load(w_ptr + c, mask=ok, other=0).to(scale.dtype)
     x = tl.load(x_ptr + offs, mask=mask, other=0).to(mean.dtype)
-    y = (x - mean) * scale
+    y = (x - mean[:, None]) * scale[:, None]
     if HAS_BIAS:
-        y += tl.load(b_ptr + c, mask=row < rows, other=0).to(mean.dtype)[:, None]
+        y += tl.load(b_ptr + c, mask=ok, other=0).to(mean.dtype)[:, None]
     tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
@@ -163,19 +177,27 @@ def batch_norm_grad_sums_kernel(x_ptr, gy_ptr, mean_ptr, var_ptr, part_ptr, N, C
 
 
 @triton.jit
-def batch_norm_grad_apply_kernel(x_ptr, gy_ptr, w_ptr, mean_ptr, var_ptr, g_bias_ptr, g_weight_ptr, gx_ptr,
-                                 rows, C, S, COUNT,
-                                 EPS: tl.constexpr, HAS_WEIGHT: tl.constexpr,
+def batch_norm_grad_apply_kernel(x_ptr, gy_ptr, w_ptr, mean_ptr, var_ptr, part_ptr, g_bias_ptr, g_weight_ptr,
+                                 gx_ptr, N, C, S, SPLIT,
+                                 EPS: tl.constexpr, HAS_WEIGHT: tl.constexpr, SPLIT_POW2: tl.constexpr,
                                  ROWS: tl.constexpr, COLS: tl.constexpr):
-    row, offs, mask = _rows_tile(rows, S, ROWS, COLS)
+    # each row's channel sums added up from the chunks' (in chunk order), then gx; the programs
+    # holding sample 0's rows at the first columns also store the sums (the affine's gradients)
+    row, offs, mask = _rows_tile(N * C, S, ROWS, COLS)
     c = row % C
-    ok = row < rows
+    ok = row < N * C
+    k = tl.arange(0, SPLIT_POW2)[None, :]
+    chunks = ok[:, None] & (k < SPLIT)
+    g_bias = tl.sum(tl.load(part_ptr + k * C + c[:, None], mask=chunks, other=0), 1)
+    g_weight = tl.sum(tl.load(part_ptr + (SPLIT + k) * C + c[:, None], mask=chunks, other=0), 1)
+    if tl.program_id(0) % tl.cdiv(S, COLS) == 0:  # the first columns: rows c < C store channel c's
+        tl.store(g_bias_ptr + c, g_bias, mask=row < C)
+        tl.store(g_weight_ptr + c, g_weight, mask=row < C)
     mean, rstd, scale = _channel_scale(w_ptr, mean_ptr, var_ptr, c, ok, EPS, HAS_WEIGHT)
-    per_one = (tl.load(g_bias_ptr + c, mask=ok, other=0) / COUNT)[:, None]
-    per_x_hat = (tl.load(g_weight_ptr + c, mask=ok, other=0) / COUNT)[:, None]
+    count = tl.cast(N * S, mean.dtype)
     x = tl.load(x_ptr + offs, mask=mask, other=0).to(mean.dtype)
     gy = tl.load(gy_ptr + offs, mask=mask, other=0).to(mean.dtype)
-    gx = (gy - ((x - mean) * rstd * per_x_hat + per_one)) * scale
+    gx = (gy - ((x - mean) * rstd * (g_weight / count)[:, None] + (g_bias / count)[:, None])) * scale
     tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mask)
 
 
@@ -215,20 +237,16 @@ def batch_norm_forward(x, weight, bias, eps, running=None):
            dict(x_ptr=x, mean_part_ptr=means, m2_part_ptr=m2s, N=n, C=c, S=s, CHUNK=chunk),
            dict(STATS_FP64=stats is np.float64, ROWS=rows, BLOCK=block), num_warps=4)
     mean, var = xp.empty(c, stats), xp.empty(c, stats)
-    block_c = min(next_power_of_2(c), max(1, 1024 // next_power_of_2(split)))
     running_mean, running_var, momentum = running or (mean, var, 0.0)
-    launch(batch_norm_merge_kernel, (cdiv(c, block_c),),
-           dict(mean_part_ptr=means, m2_part_ptr=m2s, mean_ptr=mean, var_ptr=var,
-                running_mean_ptr=running_mean, running_var_ptr=running_var,
-                N=n, C=c, S=s, SPLIT=split, CHUNK=chunk, keep=float(1 - momentum), momentum=float(momentum),
-                unbiased=float(n * s / max(n * s - 1, 1))),
-           dict(STATS_FP64=stats is np.float64, RUNNING=running is not None, BLOCK_C=block_c,
-                SPLIT_POW2=next_power_of_2(split)), num_warps=4)
     y = xp.empty_like(x)
     launch(batch_norm_apply_kernel, (cdiv(n * c, rows) * cdiv(s, block),),
            dict(x_ptr=x, w_ptr=x if weight is None else weight, b_ptr=x if bias is None else bias,
-                mean_ptr=mean, var_ptr=var, y_ptr=y, rows=n * c, C=c, S=s),
+                mean_part_ptr=means, m2_part_ptr=m2s, mean_ptr=mean, var_ptr=var,
+                running_mean_ptr=running_mean, running_var_ptr=running_var, y_ptr=y,
+                N=n, C=c, S=s, SPLIT=split, CHUNK=chunk, keep=float(1 - momentum), momentum=float(momentum),
+                unbiased=float(n * s / max(n * s - 1, 1))),
            dict(EPS=float(eps), HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None,
+                STATS_FP64=stats is np.float64, RUNNING=running is not None, SPLIT_POW2=next_power_of_2(split),
                 ROWS=rows, COLS=block), num_warps=4)
     return y, mean, var
 
@@ -253,11 +271,11 @@ def batch_norm_backward(x, gy, weight, mean, var, eps):
            dict(x_ptr=x, gy_ptr=gy, mean_ptr=mean, var_ptr=var, part_ptr=part,
                 N=n, C=c, S=s, CHUNK=chunk, SPLIT=split),
            dict(EPS=float(eps), ROWS=rows, BLOCK=block), num_warps=4)
-    g_bias, g_weight = part.sum(axis=1) if split > 1 else part[:, 0]
+    g_bias, g_weight = xp.empty(c, stats), xp.empty(c, stats)
     gx = xp.empty_like(x)
     launch(batch_norm_grad_apply_kernel, (cdiv(n * c, rows) * cdiv(s, block),),
            dict(x_ptr=x, gy_ptr=gy, w_ptr=x if weight is None else weight, mean_ptr=mean, var_ptr=var,
-                g_bias_ptr=g_bias, g_weight_ptr=g_weight, gx_ptr=gx, rows=n * c, C=c, S=s,
-                COUNT=float(n * s)),
-           dict(EPS=float(eps), HAS_WEIGHT=weight is not None, ROWS=rows, COLS=block), num_warps=4)
+                part_ptr=part, g_bias_ptr=g_bias, g_weight_ptr=g_weight, gx_ptr=gx, N=n, C=c, S=s, SPLIT=split),
+           dict(EPS=float(eps), HAS_WEIGHT=weight is not None, SPLIT_POW2=next_power_of_2(split),
+                ROWS=rows, COLS=block), num_warps=4)
     return gx, g_weight, g_bias

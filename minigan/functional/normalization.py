@@ -112,7 +112,7 @@ class BatchNormTraining(Function):
         n, count, axes = x.shape[0], x.size // x.shape[1], self.axes
         stats_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         self.saved_stats = None
-        if backend.kernels_enabled(x, *affine):  # three Triton passes: kernels/batch_norm.py
+        if backend.kernels_enabled(x, *affine):  # two Triton launches: kernels/batch_norm.py
             from kernels import batch_norm as fused
             running = None
             if self.running is not None:
@@ -222,7 +222,7 @@ class BatchNormTraining(Function):
 
 
     def _backward_kernels(self, gy):
-        """The same backward in three Triton passes (kernels/batch_norm.py), from x and the statistics."""
+        """The same backward in two Triton launches (kernels/batch_norm.py), from x and the statistics."""
         from kernels.batch_norm import batch_norm_backward
         x = self.inputs[0].data
         weight = self.inputs[1].data if self.has_weight else None
