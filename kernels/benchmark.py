@@ -100,6 +100,21 @@ def cases():
                                      decoupled=False, maximize=False, step=1),
            _reference(Adam([mine], **adam).step), torch.optim.Adam([theirs], **adam).step, 28 * p.size, 10 * p.size)
 
+    # DCGAN's G and D (64x64): 24 parameters, one launch (and one copy of the address table) for each net
+    from benchmarks.dcgan import Twins
+    twins = Twins(64, 1, device="cuda")
+    for net in (twins.mg_g, twins.mg_d):
+        for q in net.parameters():
+            q.grad = mg.tensor(rng.standard_normal(q.shape, dtype=np.float32), device="cuda")
+    for net in (twins.th_g, twins.th_d):
+        for q in net.parameters():
+            q.grad = torch.randn_like(q)
+    mine_opts = [Adam(net.parameters(), **adam) for net in (twins.mg_g, twins.mg_d)]
+    theirs_opts = [torch.optim.Adam(net.parameters(), **adam) for net in (twins.th_g, twins.th_d)]
+    count = sum(q.numel() for net in (twins.mg_g, twins.mg_d) for q in net.parameters())
+    yield ("adam step (DCGAN G + D)", lambda: [opt.step() for opt in mine_opts], None,
+           lambda: [opt.step() for opt in theirs_opts], 28 * count, 10 * count)
+
     x = rng.standard_normal((64, 128, 16, 16), dtype=np.float32)
     w = rng.standard_normal(128, dtype=np.float32)
     _, mean, var = batch_norm.batch_norm_forward(x, w, w, 1e-5)
