@@ -410,6 +410,7 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
     heap = [(-f.generation, i, f) for i, f in enumerate(functions)]
     heapq.heapify(heap)
     captured = {}
+    leaves, leaf_grads, summed = {}, {}, set()  # id -> leaf, its gradient summed over this pass; sums
 
     with set_grad_enabled(create_graph):
         while heap:
@@ -446,13 +447,26 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
                                        f"does not match input shape {x.shape}")
                 if x.creator is None:
                     if accumulate and (wanted is None or id(x) in wanted):
-                        x.grad = _owned(gx, create_graph) if x.grad is None else x.grad + gx
+                        if id(x) in leaf_grads:
+                            leaf_grads[id(x)] = leaf_grads[id(x)] + gx
+                            summed.add(id(x))
+                        else:
+                            leaf_grads[id(x)], leaves[id(x)] = gx, x
                     elif wanted is not None and id(x) in wanted:
                         _add(captured, id(x), gx)
                 else:
                     _add(grads, _key(x), gx)
             if not retain_graph:
                 f.release()
+
+        # into .grad, as torch's AccumulateGrad: a leaf's gradients of this pass summed, then added
+        # to what .grad held; a sum is a new array of the engine's own, kept as it is
+        for key, g in leaf_grads.items():
+            x = leaves[key]
+            if x.grad is not None:
+                x.grad = x.grad + g
+            else:
+                x.grad = g if key in summed else _owned(g, create_graph)
 
     # a requested tensor that is itself an output: its gradient is the seed
     if wanted is not None:

@@ -278,3 +278,21 @@ def test_copy_of_incompatible_shape_names_both_shapes():
         x.copy_(np.ones((2, 5)))
     x.copy_(np.arange(4.0))  # broadcasting in is allowed, as in torch
     np.testing.assert_array_equal(x.numpy()[2], np.arange(4.0))
+
+
+def test_a_leafs_gradients_are_summed_before_they_join_its_grad_as_in_torch():
+    # torch adds up a leaf's gradients of one backward, then adds that to .grad: with these float32
+    # values (1 + 4e-8) + 4e-8 rounds to 1, but 1 + (4e-8 + 4e-8) does not
+    results = []
+    for lib, make in ((mg, lambda v: mg.tensor(np.array(v, np.float32), requires_grad=True)),
+                      (torch, lambda v: torch.tensor(v, dtype=torch.float32, requires_grad=True))):
+        w = make([1.0])
+        w.grad = make([1.0]).detach()
+        ((w * 4e-8).sum() + (w * 4e-8).sum()).backward()
+        results.append(np.asarray(w.grad.detach().numpy()))
+        w.grad = None
+        ((w * 4e-8).sum() + (w * 4e-8).sum()).backward()  # a sum of the pass becomes .grad as it is
+        results.append(np.asarray(w.grad.detach().numpy()))
+    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_array_equal(results[1], results[3])
+    assert results[0][0] != 1.0
