@@ -32,9 +32,10 @@ arithmetic progression of taps on the host and runs one dense GEMM over
 the phase's pixels and taps only; no multiply by an inserted zero. A phase that
 no tap reaches gets gx = 0 (its GEMM has K = 0). Phases with as many pixels and
 taps as each other share a launch, as planes of its grid that differ only in
-where they start (a 4x4 stride-2 layer on an even map: one launch, not four). ``conv_transpose2d`` is this
-dgrad with a bias (its forward is conv2d's input gradient), and its backward
-is the other two kernels, as in ``minigan.functional.conv``.
+where they start (a 4x4 stride-2 layer on an even map: one launch, not four).
+``conv_transpose2d`` is this dgrad with a bias (its forward is conv2d's input
+gradient), and its backward is the other two kernels, as in
+``minigan.functional.conv``.
 
 wgrad's K runs over output pixels, in blocks of IMGS images x ROWS rows x COLS
 columns (powers of 2 whose product is BLOCK_K: a row first, then more rows, then

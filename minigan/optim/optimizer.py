@@ -40,7 +40,8 @@ def _is_tensor_like(value):
 
 
 class Optimizer:
-    """Base class: subclasses define ``_update(param, grad, state, group)`` on raw arrays."""
+    """Base class: subclasses define ``_update(param, grad, state, group)`` on raw arrays, and
+    may define ``_update_group`` to update a group's parameters together (Adam on the GPU)."""
 
     def __init__(self, params, defaults):
         self.defaults = defaults
