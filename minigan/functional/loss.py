@@ -8,8 +8,8 @@ logit of +-1e4 gives a finite loss and gradient.
 import math
 
 from .. import backend
-from ..autograd import Tensor
-from .activation import Softplus, log_softmax
+from ..autograd import Function, Tensor
+from .activation import Softplus, log_softmax, sigmoid
 from .elementwise import abs, clamp, log, where, exp
 from .reduce import mean, sum
 from .shape import getitem, permute, reshape
@@ -82,15 +82,35 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     target = _as_tensor(target, input)
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
-    softplus_neg = Softplus(1.0, math.inf)(-input)  # -log sigmoid(x)
-    if pos_weight is None:
-        loss = (1.0 - target) * input + softplus_neg
+    if pos_weight is None and target.dtype == input.dtype:  # the common case, as one node
+        loss = BCEWithLogits()(input, target)
+    elif pos_weight is None:
+        loss = (1.0 - target) * input + Softplus(1.0, math.inf)(-input)
     else:
+        softplus_neg = Softplus(1.0, math.inf)(-input)  # -log sigmoid(x)
         p = _as_tensor(pos_weight, input)
         loss = (1.0 - target) * input + (1.0 + (p - 1.0) * target) * softplus_neg
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+class BCEWithLogits(Function):
+    """(1 - y) x + softplus(-x) per element, the loss of logit x against target y, as one node.
+
+    Its gradients are sigmoid(x) - y for x (torch's formula) and -x for y, written as
+    Tensor ops so that they are differentiable again. (The same loss built from its
+    pieces is seven nodes forward and as many back: one each per GAN loss per step.)
+    """
+
+    def forward(self, x, y):
+        xp = backend.get_array_module(x)
+        return (y.dtype.type(1) - y) * x + xp.logaddexp(0, -x)  # softplus(-x) = log(1 + e^-x), exactly
+
+    def backward(self, gy):
+        x, y = self.inputs
+        gx = gy * (sigmoid(x) - y) if self.needs_input_grad[0] else None
+        return gx, (gy * -x if self.needs_input_grad[1] else None)
 
 
 def _class_last(input):
