@@ -75,6 +75,7 @@ Typical shape: a 3x3 layer, x (16, 256, 32, 32) -> y (16, 256, 32, 32), stride 1
         and 188-295 for a 4x4 stride-2 layer (x (64, 128, 32, 32)); 16 of them 4-byte gathers of x
     measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
 """
+import functools
 import math
 import os
 
@@ -251,16 +252,11 @@ def _precision(dtype):
     return "ieee"
 
 
-def _elements(a):
-    """Strides in elements (NumPy and CuPy give bytes)."""
-    return tuple(s // a.itemsize for s in a.strides)
-
-
 def _block(size, lo=16, hi=64):
     return min(max(next_power_of_2(size), lo), hi)
 
 
-def _blocks(dtype, m, n, k, groups=1):
+def _blocks(dtype, m, n, k, groups=1, wave=None):
     """(BLOCK_M, BLOCK_N, BLOCK_K, warps) for an m x n result with inner dimension k.
 
     float32/float16: 128 x 128 x 32 tiles with 8 warps (two warpgroups of tensor-core
@@ -271,7 +267,7 @@ def _blocks(dtype, m, n, k, groups=1):
     """
     if dtype == np.float64:
         return _block(m, 16, 32), _block(n, 16, 32), _block(k, 16, 16), 4
-    if cdiv(m, 128) * cdiv(n, 128) * groups >= WAVE and n > 64:
+    if cdiv(m, 128) * cdiv(n, 128) * groups >= (WAVE if wave is None else wave) and n > 64:
         return 128, 128, _block(k, 16, 32), 8
     return _block(m, 16, 64), _block(n, 16, 64), _block(k, 16, 32), 4
 
@@ -287,12 +283,19 @@ def _inner(a, axis):
     """
     if a.size == 0 or a.shape[axis] == 1 or a.strides[axis] == a.itemsize:
         return a
-    order = [d for d in range(a.ndim) if d != axis] + [axis]
+    order, back = _axis_last_order(a.ndim, axis)
     if a.flags.c_contiguous and min(a.strides) >= 0:
         outer = math.prod(a.shape[:axis])
         moved = layout.move_axis_last(a.reshape(outer, a.shape[axis], a.size // (outer * a.shape[axis])))
-        return moved.reshape([a.shape[d] for d in order]).transpose(np.argsort(order))
-    return xp_of(a).ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
+        return moved.reshape([a.shape[d] for d in order]).transpose(back)
+    return xp_of(a).ascontiguousarray(a.transpose(order)).transpose(back)
+
+
+@functools.lru_cache(maxsize=None)
+def _axis_last_order(ndim, axis):
+    """The axes with ``axis`` moved last, and the permutation that moves it back."""
+    order = tuple(d for d in range(ndim) if d != axis) + (axis,)
+    return order, tuple(order.index(d) for d in range(ndim))
 
 
 def _acc_dtype(dtype):
@@ -303,23 +306,34 @@ def conv2d_forward(x, w, bias, geo, out_hw):
     """y = conv2d(x, W) + b on arrays: x (N, C, H, W), W (O, C/groups, kh, kw), any strides."""
     xp = xp_of(x)
     x, w = _inner(nonnegative_strides(x), 1), _inner(nonnegative_strides(w), 1)  # K = input channels
-    n, _, h, wd = x.shape
-    o, cg, kh, kw = w.shape
+    grid, scalars, constexprs, warps = _forward_plan(x.shape, x.strides, w.shape, w.strides, x.dtype, geo,
+                                                     tuple(out_hw), bias is not None, _precision(x.dtype), WAVE)
+    y = xp.empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)
+    launch(conv2d_forward_kernel, grid,
+           dict(x_ptr=x, w_ptr=w, bias_ptr=w if bias is None else bias, y_ptr=y, **scalars),
+           constexprs, num_warps=warps)
+    return y
+
+
+@functools.lru_cache(maxsize=4096)
+def _forward_plan(x_shape, x_strides, w_shape, w_strides, dtype, geo, out_hw, has_bias, precision, wave):
+    """(grid, run-time scalars, compile-time arguments, warps) of a forward launch: they depend on
+    the layouts alone, so they are worked out once per layer and kept (y is contiguous NCHW)."""
+    n, _, h, wd = x_shape
+    o, cg, kh, kw = w_shape
     g = geo.groups
     og = o // g
     oh, ow = out_hw
-    y = xp.empty((n, o, oh, ow), x.dtype)
-    bm, bn, bk, warps = _blocks(x.dtype, n * oh * ow, og, cg, g)
-    launch(conv2d_forward_kernel, (cdiv(n * oh * ow, bm), cdiv(og, bn), g),
-           dict(x_ptr=x, w_ptr=w, bias_ptr=w if bias is None else bias, y_ptr=y,
-                N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
-                **_named("sx", _elements(x)), **_named("sw", _elements(w), "ochw"),
-                **_named("sy", _elements(y)),
-                KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
-                DH=geo.dilation[0], DW=geo.dilation[1]),
-           dict(HAS_BIAS=bias is not None, ACC_FP64=x.dtype == np.float64,
-                PRECISION=_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk), num_warps=warps)
-    return y
+    item = dtype.itemsize
+    bm, bn, bk, warps = _blocks(dtype, n * oh * ow, og, cg, g, wave)
+    scalars = dict(N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
+                   **_named("sx", [s // item for s in x_strides]), **_named("sw", [s // item for s in w_strides], "ochw"),
+                   **_named("sy", (o * oh * ow, oh * ow, ow, 1)),
+                   KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
+                   DH=geo.dilation[0], DW=geo.dilation[1])
+    constexprs = dict(HAS_BIAS=has_bias, ACC_FP64=dtype == np.float64, PRECISION=precision,
+                      BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
+    return (cdiv(n * oh * ow, bm), cdiv(og, bn), g), scalars, constexprs, warps
 
 
 def _named(prefix, strides, axes="nchw"):
@@ -345,33 +359,46 @@ def conv2d_input_grad(w, gy, bias, geo, x_shape):
     """gx = dgrad(W, gy) (+ b): the input gradient of a convolution of an input of shape ``x_shape``."""
     xp = xp_of(gy)
     w, gy = _inner(nonnegative_strides(w), 0), _inner(nonnegative_strides(gy), 1)  # K = output channels
+    gx = xp.empty(tuple(x_shape), gy.dtype)
+    pointers = dict(gy_ptr=gy, w_ptr=w, bias_ptr=w if bias is None else bias, gx_ptr=gx)
+    for grid, scalars, constexprs, warps in _input_grad_plan(w.shape, w.strides, gy.shape, gy.strides, gy.dtype,
+                                                             geo, tuple(x_shape), bias is not None,
+                                                             _precision(gy.dtype), WAVE):
+        launch(conv2d_input_grad_kernel, grid, dict(pointers, **scalars), constexprs, num_warps=warps)
+    return gx
+
+
+@functools.lru_cache(maxsize=4096)
+def _input_grad_plan(w_shape, w_strides, gy_shape, gy_strides, dtype, geo, x_shape, has_bias, precision, wave):
+    """The launches of a dgrad, each (grid, run-time scalars, compile-time arguments, warps):
+    they depend on the layouts alone, so they are worked out once per layer and kept."""
     n, c, h, wd = x_shape
-    o, cg, kh, kw = w.shape
+    o, cg, kh, kw = w_shape
     g = geo.groups
     og = o // g
-    oh, ow = gy.shape[2:]
-    gx = xp.empty(tuple(x_shape), gy.dtype)
+    oh, ow = gy_shape[2:]
+    item = dtype.itemsize
     sh, sw = geo.stride
     dh, dw = geo.dilation
-    common = dict(gy_ptr=gy, w_ptr=w, bias_ptr=w if bias is None else bias, gx_ptr=gx,
-                  N=n, OH=oh, OW=ow, CG=cg, OG=og,
-                  **_named("sg", _elements(gy)), **_named("sw", _elements(w), "ochw"),
-                  **_named("sx", _elements(gx)))
+    common = dict(N=n, OH=oh, OW=ow, CG=cg, OG=og,
+                  **_named("sg", [s // item for s in gy_strides]), **_named("sw", [s // item for s in w_strides], "ochw"),
+                  **_named("sx", (c * h * wd, h * wd, wd, 1)))
+    launches = []
     for rows in _launch_groups(_phases(h, sh, geo.pads[0], dh, kh)):
         for cols in _launch_groups(_phases(wd, sw, geo.pads[2], dw, kw)):
             (h0, th, i0, tsh, tkh, oh0, doh), (w0, tw, j0, tsw, tkw, ow0, dow) = rows[0], cols[0]
             # tiles sized per phase: 128 x 128 ones for the stride-2 kernel take 150 (Triton 3.9) to
             # 219 (3.6) registers a thread on sm_90, one program per SM; 64 x 64 ones, ~100
-            bm, bn, bk, warps = _blocks(gy.dtype, n * th * tw, cg, og, g)
-            launch(conv2d_input_grad_kernel, (cdiv(n * th * tw, bm), cdiv(cg, bn), g * len(rows) * len(cols)),
-                   dict(common, H0=h0, W0=w0, TH=th, TW=tw, SH=sh, SW=sw, OH0=oh0, OW0=ow0,
-                        I0=i0, J0=j0, TSH=tsh, TSW=tsw, TKH=tkh, TKW=tkw, DOH=doh, DOW=dow,
-                        PW=len(cols), PHASES=len(rows) * len(cols), **_phase_steps(rows, "H0", "OH0", "I0"),
-                        **_phase_steps(cols, "W0", "OW0", "J0")),
-                   dict(HAS_BIAS=bias is not None, ACC_FP64=gy.dtype == np.float64,
-                        PRECISION=_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
-                   num_warps=warps)
-    return gx
+            bm, bn, bk, warps = _blocks(dtype, n * th * tw, cg, og, g, wave)
+            scalars = dict(common, H0=h0, W0=w0, TH=th, TW=tw, SH=sh, SW=sw, OH0=oh0, OW0=ow0,
+                           I0=i0, J0=j0, TSH=tsh, TSW=tsw, TKH=tkh, TKW=tkw, DOH=doh, DOW=dow,
+                           PW=len(cols), PHASES=len(rows) * len(cols), **_phase_steps(rows, "H0", "OH0", "I0"),
+                           **_phase_steps(cols, "W0", "OW0", "J0"))
+            constexprs = dict(HAS_BIAS=has_bias, ACC_FP64=dtype == np.float64, PRECISION=precision,
+                              BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
+            launches.append(((cdiv(n * th * tw, bm), cdiv(cg, bn), g * len(rows) * len(cols)),
+                             scalars, constexprs, warps))
+    return tuple(launches)
 
 
 def _launch_groups(phases):
