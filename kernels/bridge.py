@@ -76,7 +76,8 @@ class DevicePointer:
     __slots__ = ("address", "dtype")
 
     def __init__(self, array):
-        self.address, self.dtype = _address(array), array.dtype
+        self.address = array.ctypes.data if isinstance(array, np.ndarray) else array.data.ptr
+        self.dtype = array.dtype
 
     def data_ptr(self):
         return self.address
@@ -217,27 +218,31 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
         signature, constexprs, aligned = _specialize(args, constexprs)
         _recorder.launches.append(Launch(kernel, signature, constexprs, options, aligned))
         return
-    grid = tuple(int(g) for g in grid)
+    grid = tuple(map(int, grid))
     if min(grid) == 0:
         return
     if _counts is not None:
         _counts[kernel.fn.__name__] += 1
-    arrays = {name: v for name, v in args.items() if hasattr(v, "shape")}
-    for name, array in arrays.items():
-        if min(array.strides, default=0) < 0:
-            raise ValueError(f"kernels.bridge: {kernel.fn.__name__}'s {name} has negative strides "
-                             f"{array.strides}; pass it through nonnegative_strides() first")
-    first = next(iter(arrays.values()))
+    # one pass over the arguments (a launch's host time matters on small layers): arrays are
+    # checked and wrapped, the first one saying where the kernel runs
+    first, values = None, []
+    for name, value in args.items():
+        if hasattr(value, "shape"):
+            if value.strides and min(value.strides) < 0:
+                raise ValueError(f"kernels.bridge: {kernel.fn.__name__}'s {name} has negative strides "
+                                 f"{value.strides}; pass it through nonnegative_strides() first")
+            if first is None:
+                first = value
+            value = as_torch(value) if isinstance(value, np.ndarray) else DevicePointer(value)
+        values.append(value)
     if isinstance(first, np.ndarray):
         if type(kernel).__name__ != "InterpretedFunction":
             raise RuntimeError(f"{kernel.fn.__name__}: NumPy arrays run only under Triton's interpreter, "
                                "and these kernels were compiled for the GPU: set TRITON_INTERPRET=1 before "
                                "triton is imported (or MINIGAN_KERNELS=0)")
         _interpreter_loops_take_scalars()
-        kernel[grid](*[as_torch(v) if hasattr(v, "shape") else v for v in args.values()],
-                     **constexprs, **options)
+        kernel[grid](*values, **constexprs, **options)
         return
-    values = [DevicePointer(v) if hasattr(v, "shape") else v for v in args.values()]
     cupy = sys.modules["cupy"]  # imported: ``first`` is a CuPy array
     here = first.device.id, cupy.cuda.get_current_stream().ptr
     if _where_triton_launches() == here:  # the usual case: switching costs more than a small kernel

@@ -680,6 +680,10 @@ def test_a_launch_switches_torchs_stream_only_where_it_is_not_cupys(monkeypatch)
         events.clear()
         bridge.launch(Kernel(), (2,), dict(x_ptr=CupyLike()), {})
         assert events == [("switch", 1, cupy_ptr)] * switched + [("launch", (2,), 4096)], (triton_at, cupy_ptr)
+    flipped = CupyLike()
+    flipped.strides = (-4,)
+    with pytest.raises(ValueError, match="x_ptr has negative strides"):  # a flipped view: copied first
+        bridge.launch(Kernel(), (2,), dict(n=3, x_ptr=flipped), {})
 
 
 @pytest.mark.skipif(INTERPRETER, reason="the interpreter replaces the compiler; compiled in the parent run")
