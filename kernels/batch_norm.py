@@ -45,6 +45,7 @@ from .bridge import cdiv, contiguous, launch, next_power_of_2, xp_of
 
 TILE = 2048          # values per program
 TARGET_PROGRAMS = 528  # about four per SM of an H100 (132): what the chunks of samples aim for
+MERGED = 1024          # most chunk statistics an apply program reads (rows x chunks, a power of 2)
 
 
 @triton.jit
@@ -209,7 +210,9 @@ def _layout(x):
     n, c = x.shape[:2]
     s = x.size // (n * c)
     stats = np.float64 if x.dtype == np.float64 else np.float32
-    split = max(1, min(n, TARGET_PROGRAMS // c))
+    # the apply kernels read every chunk's statistics for each of their rows: at most MERGED
+    # values a program (more would not fit in registers on few channels with short rows)
+    split = max(1, min(n, TARGET_PROGRAMS // c, MERGED // _tiles(s)[0]))
     chunk = cdiv(n, split)
     return n, c, s, stats, cdiv(n, chunk), chunk
 

@@ -102,11 +102,14 @@ def typical_launches():
                 optim.adam_update(flat, flat, flat, flat, None, **hyper)
                 optim.adam_update_many([(flat, flat, flat, flat, None)], **hyper)
         cases += [("x".join(map(str, shape)), launch) for launch in launches]
-    x, p, stats = z(64, 128, 16, 16), z(128), z(128)  # a DCGAN generator layer's batch norm
-    with bridge.recording() as launches:
-        batch_norm.batch_norm_forward(x, p, p, 1e-5)
-        batch_norm.batch_norm_backward(x, x, p, stats, stats, 1e-5)
-    cases += [("64x128x16x16", launch) for launch in launches]
+    # a DCGAN generator layer's batch norm; and few channels on a small map, where the apply
+    # kernels merge the most chunks per program
+    for shape in ((64, 128, 16, 16), (256, 4, 4, 4)):
+        x, p, stats = z(*shape), z(shape[1]), z(shape[1])
+        with bridge.recording() as launches:
+            batch_norm.batch_norm_forward(x, p, p, 1e-5, running=(stats, stats, 0.1))
+            batch_norm.batch_norm_backward(x, x, p, stats, stats, 1e-5)
+        cases += [("x".join(map(str, shape)), launch) for launch in launches]
     return cases
 
 
