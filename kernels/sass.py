@@ -38,6 +38,19 @@ def _tool(name):
     return path
 
 
+def resources(compiled):
+    """Registers and stack bytes per thread of a compiled kernel (``bridge.compile_for``), as
+    ``cuobjdump --dump-resource-usage`` reads them off its cubin: {"REG": .., "STACK": ..}."""
+    with tempfile.TemporaryDirectory() as folder:
+        cubin = os.path.join(folder, "kernel.cubin")
+        with open(cubin, "wb") as f:
+            f.write(compiled.asm["cubin"])
+        usage = subprocess.run([_tool("cuobjdump"), "--dump-resource-usage", cubin], capture_output=True,
+                               text=True, check=True).stdout
+    found = dict(re.findall(r"(REG|STACK):(\d+)", usage))
+    return {key: int(found.get(key, 0)) for key in ("REG", "STACK")}
+
+
 def report(launch):
     """The compiled facts of one recorded launch (see the module's docstring), as a dict."""
     compiled = bridge.compile_for(launch)
@@ -47,8 +60,6 @@ def report(launch):
             f.write(compiled.asm["cubin"])
         lines = subprocess.run([_tool("nvdisasm"), "-c", cubin], capture_output=True, text=True,
                                check=True).stdout.splitlines()
-        usage = subprocess.run([_tool("cuobjdump"), "--dump-resource-usage", cubin], capture_output=True,
-                               text=True, check=True).stdout
     labels = {line.strip().rstrip(":"): i for i, line in enumerate(lines) if line.startswith(".L")}
     body = lines
     for i, line in enumerate(lines):  # the longest backward branch spans the main loop
@@ -59,9 +70,9 @@ def report(launch):
     opcodes = lambda part: collections.Counter(m.group(1) for m in map(_INSTRUCTION.search, part) if m)  # noqa: E731
     ops = opcodes(body)
     memory = {op: k for op, k in ops.items() if op.startswith(("LDG", "STG")) and op != "LDGDEPBAR"}
-    resources = dict(re.findall(r"(REG|STACK|SHARED):(\d+)", usage))
+    usage = resources(compiled)
     return dict(kernel=launch.kernel.fn.__name__, warps=launch.options["num_warps"],
-                registers=int(resources.get("REG", 0)), stack=int(resources.get("STACK", 0)),
+                registers=usage["REG"], stack=usage["STACK"],
                 shared=compiled.metadata.shared, loop=sum(ops.values()),
                 gmma=sum(k for op, k in ops.items() if "GMMA" in op),
                 wide=sum(k for op, k in memory.items() if op.endswith(".128")),
