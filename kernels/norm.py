@@ -172,7 +172,7 @@ def _config(x):
     block = next_power_of_2(s) if one_tile else TILE
     rows = max(1, TILE // block)  # short rows (a 4x4 or 8x8 map) share a program: TILE values a program
     stats = np.float64 if x.dtype == np.float64 else np.float32
-    warps = 4 if rows * block <= 2048 else 8
+    warps = 4 if rows * block * x.itemsize <= 8192 else 8  # (float64 tiles take twice the registers)
     return n, c, s, one_tile, rows, block, stats, warps
 
 
