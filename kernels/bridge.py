@@ -76,8 +76,7 @@ class DevicePointer:
     __slots__ = ("address", "dtype")
 
     def __init__(self, array):
-        self.address = array.ctypes.data if isinstance(array, np.ndarray) else array.data.ptr
-        self.dtype = array.dtype
+        self.address, self.dtype = _address(array), array.dtype
 
     def data_ptr(self):
         return self.address

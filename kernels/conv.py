@@ -327,13 +327,18 @@ def _forward_plan(x_shape, x_strides, w_shape, w_strides, dtype, geo, out_hw, ha
     item = dtype.itemsize
     bm, bn, bk, warps = _blocks(dtype, n * oh * ow, og, cg, g, wave)
     scalars = dict(N=n, H=h, W=wd, OH=oh, OW=ow, CG=cg, OG=og,
-                   **_named("sx", [s // item for s in x_strides]), **_named("sw", [s // item for s in w_strides], "ochw"),
+                   **_named("sx", _elements(x_strides, item)), **_named("sw", _elements(w_strides, item), "ochw"),
                    **_named("sy", (o * oh * ow, oh * ow, ow, 1)),
                    KH=kh, KW=kw, SH=geo.stride[0], SW=geo.stride[1], PH=geo.pads[0], PW=geo.pads[2],
                    DH=geo.dilation[0], DW=geo.dilation[1])
     constexprs = dict(HAS_BIAS=has_bias, ACC_FP64=dtype == np.float64, PRECISION=precision,
                       BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
     return (cdiv(n * oh * ow, bm), cdiv(og, bn), g), scalars, constexprs, warps
+
+
+def _elements(strides, itemsize):
+    """Strides in elements (NumPy and CuPy give bytes)."""
+    return [s // itemsize for s in strides]
 
 
 def _named(prefix, strides, axes="nchw"):
@@ -381,7 +386,7 @@ def _input_grad_plan(w_shape, w_strides, gy_shape, gy_strides, dtype, geo, x_sha
     sh, sw = geo.stride
     dh, dw = geo.dilation
     common = dict(N=n, OH=oh, OW=ow, CG=cg, OG=og,
-                  **_named("sg", [s // item for s in gy_strides]), **_named("sw", [s // item for s in w_strides], "ochw"),
+                  **_named("sg", _elements(gy_strides, item)), **_named("sw", _elements(w_strides, item), "ochw"),
                   **_named("sx", (c * h * wd, h * wd, wd, 1)))
     launches = []
     for rows in _launch_groups(_phases(h, sh, geo.pads[0], dh, kh)):

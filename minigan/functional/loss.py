@@ -84,11 +84,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
     if pos_weight is None and target.dtype == input.dtype:  # the common case, as one node
         loss = BCEWithLogits()(input, target)
-    elif pos_weight is None:
-        loss = (1.0 - target) * input + Softplus(1.0, math.inf)(-input)
-    else:
+    else:  # a pos_weight, or a target of another dtype: op by op (each op checks the dtypes)
         softplus_neg = Softplus(1.0, math.inf)(-input)  # -log sigmoid(x)
-        p = _as_tensor(pos_weight, input)
+        p = 1.0 if pos_weight is None else _as_tensor(pos_weight, input)
         loss = (1.0 - target) * input + (1.0 + (p - 1.0) * target) * softplus_neg
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
