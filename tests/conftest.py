@@ -4,6 +4,8 @@
 GPU. Hypothesis never times an example out (``deadline=None``): the first call
 of an op pays for imports and caches, which is not a failure.
 """
+import sys
+
 import pytest
 from hypothesis import settings
 
@@ -25,3 +27,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """minigan's "cuda" device on the CPU: CuPy replaced by ``fake_cupy`` (NumPy arithmetic under
+    CuPy's rules, so a host array reaching a device op raises as it would on a GPU).
+
+    The Triton kernels are off (``MINIGAN_KERNELS=0``): this tests the CuPy array path. Yields
+    the stand-in ``cupy`` module.
+    """
+    import fake_cupy
+
+    from minigan import backend
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", fake_cupy.cupyx)
+    monkeypatch.setattr(backend, "cp", fake_cupy.cupy)
+    monkeypatch.setattr(backend, "_generators", {k: v for k, v in backend._generators.items() if k != "cuda"})
+    monkeypatch.setenv("MINIGAN_KERNELS", "0")
+    yield fake_cupy.cupy

@@ -41,8 +41,9 @@ class Experiment:
     """One training run: its modules, optimizers, random state and loss history.
 
     ``rngs`` maps names to NumPy Generators the script draws data with; their
-    state goes into the checkpoint with minigan's own generator, so a resumed
-    run draws exactly the batches and noise an uninterrupted one would.
+    state goes into the checkpoint with minigan's own generators (the CPU's, and
+    the GPU's on ``--device cuda``), so a resumed run draws exactly the batches
+    and noise an uninterrupted one would.
     """
 
     def __init__(self, name, args, modules, optimizers, rngs=None):
@@ -89,9 +90,13 @@ class Experiment:
             "modules": {k: m.state_dict() for k, m in self.modules.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "rng": {"minigan": backend.get_rng_state(),
+                    **({"minigan_cuda": backend.get_rng_state("cuda")} if self._on_cuda() else {}),
                     **{k: g.bit_generator.state for k, g in self.rngs.items()}},
             "history": {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()},
         }
+
+    def _on_cuda(self):
+        return str(getattr(self.args, "device", "cpu")).startswith("cuda")
 
     def save(self):
         save_checkpoint(self.checkpoint_path, self.state())
@@ -108,6 +113,8 @@ class Experiment:
         for k, o in self.optimizers.items():
             o.load_state_dict(_tensors(state["optimizers"][k], Tensor))
         backend.set_rng_state(state["rng"]["minigan"])
+        if "minigan_cuda" in state["rng"]:
+            backend.set_rng_state(state["rng"]["minigan_cuda"], "cuda")
         for k, g in self.rngs.items():
             g.bit_generator.state = state["rng"][k]
         self.history = {k: list(np.asarray(v).tolist()) for k, v in state["history"].items()}
