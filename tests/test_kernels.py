@@ -41,7 +41,8 @@ from minigan import backend  # noqa: E402
 from minigan.functional.activation import fused_leaky_relu  # noqa: E402
 
 INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"
-DEVICE = "cpu" if INTERPRETER else "cuda"
+FAKE_CUPY = INTERPRETER and os.environ.get("MINIGAN_FAKE_CUPY") == "1"  # (tests/conftest.py installs it)
+DEVICE = "cuda" if FAKE_CUPY or not INTERPRETER else "cpu"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,6 +50,25 @@ def values(test):
     """A value test: runs under the interpreter here, or natively where a GPU is (marked gpu)."""
     return test if INTERPRETER else pytest.mark.gpu(test)
 
+
+def _launch_stand_in_arrays_on_the_host():
+    """Under ``MINIGAN_FAKE_CUPY=1`` the launchers are handed stand-in CuPy arrays (what they get
+    on a GPU: minigan's ops, the launchers' allocations and checks run on them); each launch hands
+    the interpreter the NumPy arrays inside. (The bridge's own CuPy branch, streams and pointers,
+    is tested on its own below.)"""
+    import fake_cupy
+
+    from kernels import batch_norm, bias_act, conv, bridge, layout, norm, optim
+
+    def launch(kernel, grid, args, constexprs, **options):
+        host = {k: v._array if isinstance(v, fake_cupy.ndarray) else v for k, v in args.items()}
+        return bridge.launch(kernel, grid, host, constexprs, **options)
+    for module in (batch_norm, bias_act, conv, layout, norm, optim):
+        module.launch = launch
+
+
+if FAKE_CUPY:
+    _launch_stand_in_arrays_on_the_host()
 
 fast = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 seeds = st.integers(0, 2**32 - 1)
@@ -498,10 +518,10 @@ def test_ops_dispatch_to_the_kernel_functions():
 # ---------------------------------------------------------------- the interpreter, in a child pytest
 
 
-def _run_child(markexpr, timeout):
-    env = dict(os.environ, TRITON_INTERPRET="1", MINIGAN_KERNELS="1")
+def _run_child(markexpr, timeout, fake_cupy=False, keywords=None):
+    env = dict(os.environ, TRITON_INTERPRET="1", MINIGAN_KERNELS="1", MINIGAN_FAKE_CUPY="1" if fake_cupy else "0")
     command = [sys.executable, "-m", "pytest", str(Path(__file__)), "-q", "-p", "no:cacheprovider",
-               "-m", markexpr, "-x"]
+               "-m", markexpr, "-x", *(["-k", keywords] if keywords else [])]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     report = (done.stdout + done.stderr)[-6000:]
@@ -521,6 +541,21 @@ def test_kernels_match_numpy_under_the_interpreter():
 @pytest.mark.skipif(INTERPRETER, reason="this is the child: the value tests run here directly")
 def test_kernels_match_numpy_under_the_interpreter_long():
     assert _run_child("slow and not gpu", timeout=3600) > 0
+
+
+@pytest.mark.skipif(INTERPRETER, reason="this is the child: the value tests run here directly")
+def test_kernels_on_cupy_arrays_match_numpy_under_the_interpreter():
+    """The value tests again with the ops' arrays on "cuda" (tests/fake_cupy.py's CuPy): the GPU's
+    path through minigan's ops and the launchers, up to the launch itself. The three largest
+    property tests run in the slow test below."""
+    assert _run_child("not slow and not gpu", timeout=600, fake_cupy=True,
+                      keywords="not conv2d_matches and not conv_transpose2d_matches and not big_tiles") > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(INTERPRETER, reason="this is the child: the value tests run here directly")
+def test_kernels_on_cupy_arrays_match_numpy_under_the_interpreter_long():
+    assert _run_child("not gpu", timeout=3600, fake_cupy=True) > 0
 
 
 # ---------------------------------------------------------------- sm_90 compilation
