@@ -162,7 +162,11 @@ def test_dcgan_step_on_cuda_equals_the_cpu_step(fake_cuda, monkeypatch):
         opt_d = mg.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         for _ in range(2):
             losses.append(dcgan.train_step(g, d, opt_g, opt_d, mg.tensor(real, device=device)))
-    assert losses[2:] == pytest.approx(losses[:2], rel=1e-5)
+    cpu_losses, cuda_losses = losses[:2], losses[2:]
+    for cpu_step, cuda_step in zip(cpu_losses, cuda_losses):  # one dict of losses a step
+        assert cuda_step.keys() == cpu_step.keys()
+        for name in cpu_step:
+            assert cuda_step[name] == pytest.approx(cpu_step[name], rel=1e-5), name
     _assert_modules_equal(g_cpu, g_gpu)
     _assert_modules_equal(d_cpu, d_gpu)
     assert all(p.device == "cuda" for p in g_gpu.parameters())
