@@ -1,6 +1,6 @@
 """Smoke runs of the example scripts: a few steps each, on data that needs no download.
 
-Each run must write the files of the examples contract (DESIGN.md), and a run
+Each run must write the files of the examples contract (docs/DESIGN.md), and a run
 stopped and resumed from its checkpoint must end exactly where an
 uninterrupted run ends.
 """

@@ -60,10 +60,8 @@ passes, the trainer's own default margin being 0.4):
 A skipped update leaves the network and its optimizer's state as they were; the
 encoder is always updated. ``train_step`` returns ``dis_skipped`` and
 ``dec_gan_skipped`` (0 or 1) with the losses, so a run's log counts them.
-On 16x16 digits (examples/vaegan.py, seed 0) Dis wins most of the time and is
-held back in about 80% of the steps; L_GAN stays near 1.4 instead of falling to
-0.04, and longer training now helps: FD of prior samples 26.9, 24.0, 15.6 at 600,
-1200, 2000 steps (without the rule 34.8 at 600 and 49 at 2000).
+On digits Dis wins most of the time, and the rule is what lets longer training
+help instead of hurt (docs/vaegan.md has the runs with and without it).
 
 The paper's networks (its architecture table, 64x64 CelebA), followed layer by layer:
 
@@ -89,17 +87,16 @@ Deviations from the paper, and why:
   * gamma: the paper gives no number; the authors' CelebA script weighs the
     decoder's gradient 1e-5 : (1 - 1e-5) between reconstruction and GAN, for a
     Dis_l of 16384 features. Our Dis_l has 1024; gamma = 1e-3 was chosen on
-    16x16 digits (examples/vaegan.py, 600 steps, seed 0, classifier-feature FD of
-    prior samples to held-out digits), before the equilibrium rule was added:
-    gamma 1e-2: 45.6, 1e-3: 34.8, 1e-4: 43.6.
+    16x16 digits by the classifier-feature FD of prior samples, against 1e-2 and
+    1e-4 (docs/vaegan.md).
   * The decoder's GAN term is Algorithm 1's -L_GAN (minimax). The non-saturating
-    alternative (``loss_kind``) did worse in the same run (FD 98 against 46 at
-    gamma 1e-2): with Dis winning early, L_llike in Dis's features still drives Dec.
+    alternative (``loss_kind``) did worse on digits (docs/vaegan.md): with Dis
+    winning early, L_llike in Dis's features still drives Dec.
   * When Dis loses by the margin, the authors skip Dec's whole update; at their
     weighting (1e-5 reconstruction : 1 GAN) that update is nearly all GAN term.
     Here only Dec's GAN term is dropped and Dec keeps descending gamma L_llike,
     which at our gamma is not negligible, so the decoder stays matched to the
-    encoder, which keeps learning. It is rare on digits (10 of 2000 steps).
+    encoder, which keeps learning. It is rare on digits.
   * Dis outputs a logit and L_GAN is computed from logits (stable, as ``gan.py``);
     the authors add eps = 1e-3 inside the logarithms instead. The real and fake
     terms are weighted equally (the authors' code weighs real images 0.66).

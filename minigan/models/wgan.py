@@ -57,12 +57,10 @@ examples use the DCGAN networks of ``dcgan.py`` (the critic with ``norm=None`` o
 
 Deviations: none in the objectives and updates. The toy code of Gulrajani et al.
 used lambda 0.1 and Adam betas (0.5, 0.9) for its 2-D runs; here the paper's
-Algorithm 1 values are the defaults and the examples name any change. Measured on
-the 25-Gaussian grid (128-wide MLPs, batch 256, seed 0; examples/wgan.py): after 2000
-generator steps the paper's values cover 0 of 25 modes; in plain torch (tests/twins/train_wgan_torch.py), 4000 steps
-with Adam lr 1e-3 decayed linearly to 0 and beta1 0.5 cover 0/25 with lambda 10, 17/25
-with lambda 0.1 and 22/25 with lambda 1; lambda 1 for 8000 steps covers 25/25 (79% of
-samples within 3 sigma of a mode; the twin: 88%). The WGAN reference code also trains the
+Algorithm 1 values are the defaults of these functions and the examples name any
+change. On the 25-Gaussian grid the paper's values cover none of the modes, and a
+smaller lambda with a larger, decaying learning rate covers them all
+(docs/wgan.md has the runs). The WGAN reference code also trains the
 critic 100 times per generator step for the first 25 generator steps and every
 500th; that schedule is not in Algorithm 1 and is not done here.
 

@@ -17,7 +17,7 @@ from .progress import progress
 
 
 def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
-    """The flags every example takes (DESIGN.md, "Examples contract")."""
+    """The flags every example takes (docs/DESIGN.md, "Examples contract")."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu (NumPy) or cuda (CuPy)")

@@ -1,5 +1,5 @@
-"""The conditional GAN on digits in plain torch, in two layouts, for the comparison in the
-docstring of ``minigan/models/cgan.py``:
+"""The conditional GAN on digits in plain torch, in two layouts, for the comparison in
+``docs/cgan.md``:
 
     python tests/twins/train_cgan_torch.py --layout inputs --steps 4000   # minigan's model
     python tests/twins/train_cgan_torch.py --layout paper --steps 2000    # the paper's MNIST layout

@@ -1,5 +1,5 @@
 """The VAE of ``examples/vae.py`` trained in plain torch with the same recipe, for the
-README's side-by-side test ELBO.
+side-by-side test ELBO in ``docs/vae.md``.
 
     python tests/twins/train_vae_torch.py [--steps 10000] [--seed 0]
 

@@ -1,5 +1,5 @@
 """WGAN-GP on the 25-Gaussian grid in plain torch: the recipe of ``examples/wgan.py`` with the
-networks of ``minigan/models/wgan.py``, used to choose the grid recipe the README reports.
+networks of ``minigan/models/wgan.py``, used to choose the grid recipe ``docs/wgan.md`` reports.
 
     python tests/twins/train_wgan_torch.py --gp-weight 1 --lr 1e-3 --beta1 0.5 --lr-decay --steps 8000
 
