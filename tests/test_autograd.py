@@ -204,7 +204,7 @@ def test_mixed_devices_raise_naming_both(monkeypatch):
     class FakeCuda(np.ndarray):
         pass
     from minigan import backend
-    monkeypatch.setattr(backend, "cp", types.SimpleNamespace(ndarray=FakeCuda))
+    monkeypatch.setattr(backend.devices, "cp", types.SimpleNamespace(ndarray=FakeCuda))
     a = mg.ones(3)
     b = mg.Tensor(np.ones(3).view(FakeCuda))
     with pytest.raises(RuntimeError, match="different devices.*cpu and cuda"):
