@@ -472,7 +472,7 @@ def _prune(functions, wanted):
     kept, leads = [], set()  # leads: the ids of the kept Functions
     for f in sorted(functions, key=lambda f: f.generation):  # a producer before its consumers
         f.needs_input_grad = tuple(
-            x.requires_grad and (_key(x) in wanted or (x.creator is not None and id(x.creator) in leads))
+            x.requires_grad and ((x.creator is not None and id(x.creator) in leads) or _key(x) in wanted)
             for x in f.inputs)
         if any(f.needs_input_grad):
             kept.append(f)
