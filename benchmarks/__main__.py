@@ -6,9 +6,10 @@ Triton kernels and a DCGAN step against torch and cuDNN (benchmarks/gpu.py).
 
 For the cpu suite, the thread count is fixed before numpy and torch are imported (their BLAS and
 OpenMP pools read it at start-up), and torch is given the same number as
-numpy's BLAS, so both frameworks run on the same cores. (Importing minigan
-tells numpy's OpenBLAS to let its idle threads sleep at once: see
-``minigan.backend.openblas_idle_threads_sleep``.)
+numpy's BLAS, so both frameworks run on the same cores. Both suites then call
+``minigan.backend.tune_cpu()``, as the examples do: freed host memory is kept
+for reuse and numpy's OpenBLAS lets its idle threads sleep at once (torch, in
+the same process, runs with these settings too).
 """
 import argparse
 import os
@@ -38,6 +39,7 @@ def main():
         if args.dry_run:  # read when triton is imported
             os.environ.update(TRITON_INTERPRET="1", MINIGAN_KERNELS="1")
         from . import gpu
+        _tune_cpu()
         gpu.run(args)
         return
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -46,10 +48,17 @@ def main():
     from . import cpu
 
     torch.set_num_threads(args.threads)
+    _tune_cpu()
     threads = {"cores": os.cpu_count(), "numpy": _numpy_blas_threads(args.threads)}
     if threads["numpy"] != torch.get_num_threads():
         print(f"warning: numpy's BLAS runs {threads['numpy']} threads, torch {torch.get_num_threads()}")
     cpu.run(args, threads)
+
+
+def _tune_cpu():
+    """minigan's CPU settings, made after the thread counts (minigan imports numpy), and printed."""
+    from minigan.backend import tune_cpu
+    print("tune_cpu():", ", ".join(f"{name} {'on' if on else 'off'}" for name, on in tune_cpu().items()))
 
 
 def _numpy_blas_threads(asked):

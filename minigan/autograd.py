@@ -12,12 +12,11 @@ Ownership runs one way, so no reference cycles form:
     output Tensor --creator--> Function --inputs--> input Tensors
     Function --weakref--> output Tensors
 
-Backward visits Functions in topological order (by ``generation``: a Function
-comes after every Function that produced one of its inputs), with a heap rather
-than recursion, so a graph 10,000 ops deep works.
+Backward visits Functions in reverse topological order (by ``generation``: a
+Function comes after every Function that produced one of its inputs), found by
+a loop rather than recursion, so a graph 10,000 ops deep works.
 """
 import contextlib
-import heapq
 import weakref
 
 import numpy as np
@@ -142,8 +141,6 @@ class Tensor:
 
     # --- conversions
     def numpy(self):
-        if self.requires_grad and _grad_enabled and self.creator is not None:
-            pass  # torch refuses here; reading values is harmless, so we allow it
         return backend.to_device(self.data, "cpu")
 
     def item(self):
@@ -191,10 +188,8 @@ class Tensor:
             device, dtype = None, device
         out = self
         if device is not None and backend.normalize_device(device) != self.device:
-            from .functional.elementwise import ToDevice
             out = ToDevice(backend.normalize_device(device))(out)
         if dtype is not None and np.dtype(dtype) != out.dtype:
-            from .functional.elementwise import Cast
             out = Cast(np.dtype(dtype))(out)
         return out
 
@@ -214,7 +209,6 @@ class Tensor:
         return self.to(dtype=np.int64)
 
     def clone(self):
-        from .functional.elementwise import Copy
         return Copy()(self)
 
     def copy_(self, other):
@@ -245,15 +239,20 @@ class Tensor:
 
     # --- backward
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``, like PyTorch."""
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (or only into
+        ``inputs``'), like PyTorch: a leaf's gradients from this call are summed
+        first, and that sum is added to ``.grad``."""
         if not self.requires_grad:
             raise RuntimeError("backward(): tensor does not require grad and has no grad_fn")
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(f"backward(): grad can be implicitly created only for scalar outputs, "
-                                   f"got shape {self.shape}; pass gradient=")
-        run_backward([self], [gradient], retain_graph=create_graph if retain_graph is None else retain_graph,
-                     create_graph=create_graph, inputs=inputs, accumulate=True)
+        if gradient is None and self.data.size != 1:
+            raise RuntimeError(f"backward(): grad can be implicitly created only for scalar outputs, "
+                               f"got shape {self.shape}; pass gradient=")
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        retain_graph = create_graph if retain_graph is None else retain_graph
+        for t, g in run_backward([self], [gradient], inputs, retain_graph, create_graph):
+            if g is not None:
+                t.grad = _owned(g, create_graph) if t.grad is None else t.grad + g
 
     # Python operators and the Tensor methods live in functional/ and are
     # attached by minigan.functional.tensor_methods to keep this file small.
@@ -269,8 +268,9 @@ class Function:
     ``backward(*grad_outputs: Tensor) -> Tensor | None | tuple``. Constructor
     arguments hold the op's settings (axis, stride, ...). ``forward`` may save
     what backward needs on ``self``; inputs are ``self.inputs`` (Tensors) and
-    outputs ``self.output(i)``. ``self.needs_input_grad[i]`` says whether input
-    i wants a gradient, so backward can skip work (return None there).
+    outputs ``self.output(i)``. ``self.needs_input_grad[i]`` says whether the
+    backward pass wants input i's gradient, so backward can skip work (return
+    None there).
     """
 
     keeps_outputs = False  # set True when backward reads the outputs
@@ -348,50 +348,86 @@ def _constant(x, like):
     return xp.asarray(x, dtype=dtype)
 
 
+# ---------------------------------------------------------------- the engine's own ops
+# Tensor.to and Tensor.clone are made of these three, so they live with the engine.
+
+
+class Copy(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.in_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return Cast(self.in_dtype)(gy)
+
+
+class ToDevice(Function):
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.in_device = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return ToDevice(self.in_device)(gy)
+
+
 # ---------------------------------------------------------------- the backward pass
 
 
-def _graph(roots):
-    """All Functions reachable from ``roots`` (a list of Functions)."""
-    seen, stack, order = set(), list(roots), []
-    while stack:
-        f = stack.pop()
-        if id(f) in seen:
-            continue
-        seen.add(id(f))
-        order.append(f)
-        if f.inputs is None:
-            raise RuntimeError(
-                f"Trying to backward through the graph a second time ({type(f).__name__}): "
-                "its saved values were freed; pass retain_graph=True to the first backward")
-        for x in f.inputs:
-            if x.creator is not None and id(x.creator) not in seen:
-                stack.append(x.creator)
-    return order
+def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_graph=False):
+    """Backprop: the gradient of ``outputs`` (weighted by ``grad_outputs``) with
+    respect to each of ``inputs``, by default every leaf the outputs depend on.
+
+    Each Function runs once all of its outputs' gradients are in (reverse
+    topological order); its ``backward`` turns them into its inputs' gradients,
+    which are added to what those inputs have received so far. Returns a list
+    of (input, gradient) pairs, the gradient None where no path leads.
+    """
+    grads = _seeds(outputs, grad_outputs)  # a tensor's key -> its gradient so far
+    functions, leaves = _graph(outputs)
+    inputs = leaves if inputs is None else inputs
+    wanted = {_key(t) for t in inputs}
+    with set_grad_enabled(create_graph):
+        for f in reversed(_prune(functions, wanted)):  # consumers before producers
+            gys = [_output_grad(f, i, grads, wanted) for i in range(len(f._meta))]
+            gxs = _checked(f, f.backward(*gys))
+            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+                if need and gx is not None:
+                    _add(grads, _key(x), gx)
+            if not retain_graph:
+                f.release()
+    return [(t, grads.get(_key(t))) for t in inputs]
 
 
 def _key(t):
+    """A tensor's name in the backward pass: a leaf by its identity, any other tensor
+    as output i of its Function (double backward may rebuild that tensor's object)."""
     return (id(t.creator), t._out_index) if t.creator is not None else id(t)
 
 
-def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
-                 inputs=None, accumulate=False):
-    """The engine behind ``Tensor.backward`` and ``grad``.
-
-    With ``accumulate`` the gradients of leaves are added to their ``.grad``
-    (``inputs`` may restrict which); otherwise the gradients of ``inputs`` are
-    returned, and only the part of the graph that leads to them is walked.
-    """
-    grads = {}  # key -> gradient Tensor, summed over the consumers seen so far
-    roots = []
+def _seeds(outputs, grad_outputs):
+    """The gradients the pass starts from: ``grad_outputs``, or ones for a scalar output."""
+    grads = {}
     for y, g in zip(outputs, grad_outputs):
         if not y.requires_grad:
             raise RuntimeError("element of outputs does not require grad and has no grad_fn")
         if g is None:
             if y.data.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got shape {y.shape}")
-            xp = backend.get_array_module(y.data)
-            g = Tensor(xp.ones_like(y.data))
+            g = Tensor(backend.get_array_module(y.data).ones_like(y.data))
         elif not isinstance(g, Tensor):
             g = Tensor(g)
         if g.shape != y.shape:
@@ -399,91 +435,77 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
         if g.dtype != y.dtype:  # as torch: the seed takes the output's dtype
             g = g.to(dtype=y.dtype)
         _add(grads, _key(y), g)
-        if y.creator is not None:
-            roots.append(y.creator)
+    return grads
 
-    wanted = None if inputs is None else {_key(t): t for t in inputs}
-    functions = _graph(roots)
-    masks = None
-    if wanted is not None and not accumulate:
-        functions, masks = _prune(functions, wanted)
-    heap = [(-f.generation, i, f) for i, f in enumerate(functions)]
-    heapq.heapify(heap)
-    captured = {}
-    leaves, leaf_grads, summed = {}, {}, set()  # id -> leaf, its gradient summed over this pass; sums
 
-    with set_grad_enabled(create_graph):
-        while heap:
-            _, _, f = heapq.heappop(heap)
-            gys = []
-            for i, (shape, dtype) in enumerate(f._meta):
-                key = (id(f), i)
-                g = grads.pop(key, None)
-                if wanted is not None and key in wanted and g is not None:
-                    captured[key] = g
-                if g is None:
-                    xp = backend.get_array_module(f.inputs[0].data)
-                    g = Tensor(xp.zeros(shape, dtype=dtype))
-                gys.append(g)
-            if masks is None:
-                gxs = f.backward(*gys)
-            else:  # only the inputs on a path to a wanted tensor need a gradient
-                full, f.needs_input_grad = f.needs_input_grad, masks[id(f)]
-                try:
-                    gxs = f.backward(*gys)
-                finally:
-                    f.needs_input_grad = full
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            if len(gxs) != len(f.inputs):
-                raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} gradients "
-                                   f"for {len(f.inputs)} inputs")
-            needs = f.needs_input_grad if masks is None else masks[id(f)]
-            for x, gx, need in zip(f.inputs, gxs, needs):
-                if gx is None or not need:
-                    continue
-                if gx.shape != x.shape:
-                    raise RuntimeError(f"{type(f).__name__}.backward: gradient shape {gx.shape} "
-                                       f"does not match input shape {x.shape}")
-                if x.creator is None:
-                    if accumulate and (wanted is None or id(x) in wanted):
-                        if id(x) in leaf_grads:
-                            leaf_grads[id(x)] = leaf_grads[id(x)] + gx
-                            summed.add(id(x))
-                        else:
-                            leaf_grads[id(x)], leaves[id(x)] = gx, x
-                    elif wanted is not None and id(x) in wanted:
-                        _add(captured, id(x), gx)
-                else:
-                    _add(grads, _key(x), gx)
-            if not retain_graph:
-                f.release()
+def _graph(outputs):
+    """The Functions that made ``outputs``, and the leaves among their inputs that
+    require grad. A walk with a stack, not recursion, so any depth works."""
+    functions, seen = [], set()
+    leaves = {id(y): y for y in outputs if y.creator is None}
+    stack = [y.creator for y in outputs if y.creator is not None]
+    while stack:
+        f = stack.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        functions.append(f)
+        if f.inputs is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({type(f).__name__}): "
+                "its saved values were freed; pass retain_graph=True to the first backward")
+        for x in f.inputs:
+            if x.creator is not None:
+                stack.append(x.creator)
+            elif x.requires_grad:
+                leaves[id(x)] = x
+    return functions, list(leaves.values())
 
-        # into .grad, as torch's AccumulateGrad: a leaf's gradients of this pass summed, then added
-        # to what .grad held; a sum is a new array of the engine's own, kept as it is
-        for key, g in leaf_grads.items():
-            x = leaves[key]
-            if x.grad is not None:
-                x.grad = x.grad + g
-            else:
-                x.grad = g if key in summed else _owned(g, create_graph)
 
-    # a requested tensor that is itself an output: its gradient is the seed
-    if wanted is not None:
-        for key in wanted:
-            if key in grads:
-                _add(captured, key, grads.pop(key))
-        if accumulate:
-            for key, t in wanted.items():
-                if key in captured:
-                    g = captured[key]
-                    t.grad = _owned(g, create_graph) if t.grad is None else t.grad + g
-    elif accumulate:
-        for y in outputs:  # backward() called on a leaf: its grad is the seed
-            if y.creator is None and _key(y) in grads:
-                g = grads.pop(_key(y))
-                y.grad = _owned(g, create_graph) if y.grad is None else y.grad + g
-    return captured
+def _prune(functions, wanted):
+    """The Functions on a path to a wanted tensor, producers first.
+
+    Sets each one's ``needs_input_grad`` for this pass: an input needs a gradient
+    only if it leads to a wanted tensor, so a gradient penalty, which asks for
+    d(critic)/d(image), computes no weight gradients.
+    """
+    kept, leads = [], set()  # leads: the ids of the kept Functions
+    for f in sorted(functions, key=lambda f: f.generation):  # a producer before its consumers
+        f.needs_input_grad = tuple(
+            x.requires_grad and ((x.creator is not None and id(x.creator) in leads) or _key(x) in wanted)
+            for x in f.inputs)
+        if any(f.needs_input_grad):
+            kept.append(f)
+            leads.add(id(f))
+    return kept
+
+
+def _output_grad(f, i, grads, wanted):
+    """The gradient of output i of ``f``, summed over its consumers (zeros when none
+    used it). It leaves the table then, unless it is one the caller asked for."""
+    key = (id(f), i)
+    g = grads.get(key) if key in wanted else grads.pop(key, None)
+    if g is None:
+        shape, dtype = f._meta[i]
+        g = Tensor(backend.get_array_module(f.inputs[0].data).zeros(shape, dtype=dtype))
+    return g
+
+
+def _add(grads, key, g):
+    grads[key] = g if key not in grads else grads[key] + g
+
+
+def _checked(f, gxs):
+    """``f.backward``'s gradients as a tuple, checked: one per input, each of its input's shape."""
+    gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} gradients "
+                           f"for {len(f.inputs)} inputs")
+    for x, gx in zip(f.inputs, gxs):
+        if gx is not None and gx.shape != x.shape:
+            raise RuntimeError(f"{type(f).__name__}.backward: gradient shape {gx.shape} "
+                               f"does not match input shape {x.shape}")
+    return gxs
 
 
 def _owned(g, create_graph):
@@ -496,38 +518,14 @@ def _owned(g, create_graph):
     return Tensor(xp.array(g.data, copy=True))
 
 
-def _add(table, key, g):
-    table[key] = g if key not in table else table[key] + g
-
-
-def _prune(functions, wanted):
-    """Keep only Functions that have a path to a wanted tensor.
-
-    Returns the kept Functions and, for each, which inputs lead to a wanted
-    tensor: the others need no gradient (a gradient penalty differentiates
-    w.r.t. the input image only, so no weight gradients are computed).
-    """
-    leads, masks = {}, {}
-    for f in sorted(functions, key=lambda f: f.generation):
-        mask = tuple(need and (_key(x) in wanted or
-                               (x.creator is not None and leads.get(id(x.creator), False)))
-                     for x, need in zip(f.inputs, f.needs_input_grad))
-        leads[id(f)], masks[id(f)] = any(mask), mask
-    # a wanted non-leaf's own creator must run so its gradient gets captured
-    wanted_creators = {k[0] for k in wanted if isinstance(k, tuple)}
-    return [f for f in functions if leads[id(f)] or id(f) in wanted_creators], masks
-
-
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
     """Gradients of ``outputs`` with respect to ``inputs``, like ``torch.autograd.grad``.
 
     Returns a tuple with one Tensor per input; nothing is accumulated into
     ``.grad``. With ``create_graph=True`` the results are differentiable.
     """
-    single_out = isinstance(outputs, Tensor)
-    outputs = [outputs] if single_out else list(outputs)
-    single_in = isinstance(inputs, Tensor)
-    inputs = [inputs] if single_in else list(inputs)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
@@ -535,15 +533,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("grad(): one of the inputs does not require grad")
-    if retain_graph is None:
-        retain_graph = create_graph
-    captured = run_backward(outputs, list(grad_outputs), retain_graph=retain_graph,
-                            create_graph=create_graph, inputs=inputs)
-    result = []
-    for i, t in enumerate(inputs):
-        g = captured.get(_key(t))
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    pairs = run_backward(outputs, list(grad_outputs), inputs, retain_graph, create_graph)
+    for i, (t, g) in enumerate(pairs):
         if g is None and not allow_unused:
             raise RuntimeError(f"grad(): input {i} (shape {t.shape}) is not used in the graph "
                                "of the outputs; pass allow_unused=True to get None")
-        result.append(g)
-    return tuple(result)
+    return tuple(g for _, g in pairs)

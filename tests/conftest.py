@@ -30,8 +30,8 @@ def _install_fake_cupy(setitem, setattr):
     from minigan import backend
     setitem(sys.modules, "cupy", fake_cupy.cupy)
     setitem(sys.modules, "cupyx", fake_cupy.cupyx)
-    setattr(backend, "cp", fake_cupy.cupy)
-    setattr(backend, "_generators", {k: v for k, v in backend._generators.items() if k != "cuda"})
+    setattr(backend.devices, "cp", fake_cupy.cupy)
+    setattr(backend.rng, "_generators", {k: v for k, v in backend.rng._generators.items() if k != "cuda"})
     return fake_cupy.cupy
 
 

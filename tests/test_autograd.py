@@ -147,7 +147,9 @@ def test_ten_thousand_deep_chain_backpropagates():
     y = x
     for _ in range(10_000):
         y = y * 1.0001
+    (g,) = mg.grad(y, x, retain_graph=True)
     y.backward()
+    np.testing.assert_allclose(g.item(), 1.0001 ** 10_000, rtol=1e-10)
     np.testing.assert_allclose(x.grad.item(), 1.0001 ** 10_000, rtol=1e-10)
     del y  # tearing down a deep graph must not hit the recursion limit either
 
@@ -202,7 +204,7 @@ def test_mixed_devices_raise_naming_both(monkeypatch):
     class FakeCuda(np.ndarray):
         pass
     from minigan import backend
-    monkeypatch.setattr(backend, "cp", types.SimpleNamespace(ndarray=FakeCuda))
+    monkeypatch.setattr(backend.devices, "cp", types.SimpleNamespace(ndarray=FakeCuda))
     a = mg.ones(3)
     b = mg.Tensor(np.ones(3).view(FakeCuda))
     with pytest.raises(RuntimeError, match="different devices.*cpu and cuda"):
@@ -296,3 +298,79 @@ def test_a_leafs_gradients_are_summed_before_they_join_its_grad_as_in_torch():
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[3])
     assert results[0][0] != 1.0
+
+
+def test_backward_with_inputs_accumulates_only_into_those_like_torch():
+    x, tx = _pair((3,))
+    w, tw = _pair((3,), seed=1)
+    h, th = x * w, tx * tw
+    (h.exp() * h).sum().backward(inputs=[w, h])
+    (th.exp() * th).sum().backward(inputs=[tw, th])
+    assert x.grad is None and tx.grad is None
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(h.grad.numpy(), th.grad.numpy(), rtol=1e-12)
+
+
+def test_grad_of_an_intermediate_and_a_leaf_before_it_in_one_call():
+    x, tx = _pair((3,))
+    h, th = x.exp(), tx.exp()
+    gh, gx = mg.grad((h * h).sum(), [h, x])
+    tgh, tgx = torch.autograd.grad((th * th).sum(), [th, tx])
+    np.testing.assert_allclose(gh.numpy(), tgh.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gx.numpy(), tgx.numpy(), rtol=1e-12)
+
+
+def test_grad_of_an_output_with_respect_to_itself_is_the_seed():
+    x, _ = _pair((3,))
+    y = x * 2.0
+    (g,) = mg.grad(y, y, grad_outputs=mg.full((3,), 5.0, dtype=np.float64))
+    np.testing.assert_array_equal(g.numpy(), 5.0)
+    leaf = mg.tensor(3.0, requires_grad=True)
+    leaf.backward()
+    assert leaf.grad.item() == 1.0
+
+
+def test_a_pruned_pass_leaves_the_next_pass_whole():
+    # grad() w.r.t. the image computes no weight gradient; a later backward through the
+    # same (retained) graph still gives the weight its gradient
+    x, tx = _pair((4,))
+    w, tw = _pair((4,), seed=1)
+    loss, tloss = (x * w).tanh().sum(), (tx * tw).tanh().sum()
+    (gx,) = mg.grad(loss, x, retain_graph=True)
+    assert w.grad is None
+    loss.backward()
+    (tgx,) = torch.autograd.grad(tloss, tx, retain_graph=True)
+    tloss.backward()
+    np.testing.assert_allclose(gx.numpy(), tgx.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_graph_is_freed_after_grad_unless_retained():
+    x = mg.randn(3, requires_grad=True)
+    y = (x.exp() * x).sum()
+    mg.grad(y, x)
+    with pytest.raises(RuntimeError, match="second time"):
+        mg.grad(y, x)
+    z = (x.exp() * x).sum()
+    mg.grad(z, x, retain_graph=True)
+    mg.grad(z, x)
+
+
+def test_a_backward_returning_the_wrong_number_or_shape_of_gradients_is_named():
+    class TooMany(mg.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return gy, gy
+
+    class WrongShape(TooMany):
+        def backward(self, gy):
+            return gy.sum()
+
+    x = mg.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="TooMany.backward returned 2 gradients for 1 inputs"):
+        TooMany()(x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"WrongShape.backward: gradient shape \(\) .* \(3,\)"):
+        WrongShape()(x).sum().backward()

@@ -111,7 +111,7 @@ def _derivatives(function, arrays, device, extra=()):
 
 def _assert_same_on_both_devices(function, arrays, fake_cuda, extra=()):
     cpu = _derivatives(function, arrays, "cpu", extra)
-    backend.cp = fake_cuda  # (the fixture already did; _derivatives on "cuda" needs it)
+    backend.devices.cp = fake_cuda  # (the fixture already did; _derivatives on "cuda" needs it)
     cuda = _derivatives(function, arrays, "cuda", extra)
     for i, (a, b) in enumerate(zip(cpu, cuda)):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=f"output {i}")

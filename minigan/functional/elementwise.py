@@ -8,7 +8,7 @@ differentiated again.
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Cast, Copy, Function, Tensor, ToDevice  # noqa: F401 (the engine's own, re-exported)
 from .shape import sum_to
 
 
@@ -227,38 +227,6 @@ class Where(Function):
         ga = sum_to(Where(self.condition)(gy, zero), a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(Where(self.condition)(zero, gy), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
-
-
-class Copy(Function):
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, gy):
-        return gy
-
-
-class Cast(Function):
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        self.in_dtype = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        return Cast(self.in_dtype)(gy)
-
-
-class ToDevice(Function):
-    def __init__(self, device):
-        self.device = device
-
-    def forward(self, x):
-        self.in_device = backend.device_of(x)
-        return backend.to_device(x, self.device)
-
-    def backward(self, gy):
-        return ToDevice(self.in_device)(gy)
 
 
 # ---------------------------------------------------------------- functional names
