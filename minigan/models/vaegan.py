@@ -110,7 +110,8 @@ from minigan import nn
 from minigan import functional as F
 
 from .gan import generator_loss
-from .vae import reparameterize, sample_latent
+from .latent import sample_latent
+from .vae import reparameterize
 
 GAMMA = 1e-3  # weight of L_llike against L_GAN in the decoder's update (see the docstring)
 EQUILIBRIUM = 0.68  # Dis's cost at which the game is balanced, about log 2 (the authors' code)
