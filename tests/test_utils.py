@@ -48,10 +48,25 @@ def test_to_numpy_unwraps_tensors_cupy_and_torch_like_arrays():
         def cpu(self):
             return self
 
-        def numpy(self):
+        def numpy(self, force=False):  # force: torch's lazy ZeroTensor gradients too
             return array
 
     assert to_numpy(TorchLike()) is array
+
+
+def test_to_numpy_is_the_one_converter_of_minigan_utils_testing_and_state_dicts():
+    import torch
+
+    import minigan as mg
+    from minigan import backend, testing
+    from minigan.nn.module import to_array
+
+    assert to_numpy is backend.to_numpy and testing.to_numpy is backend.to_numpy
+    x = mg.tensor([[1.0, 2.0]])
+    assert to_numpy(x) is x.data and to_array(x) is x.data
+    np.testing.assert_array_equal(to_numpy(torch.tensor([3.0, 4.0])), [3.0, 4.0])
+    np.testing.assert_array_equal(to_array(torch.tensor([3.0, 4.0])), [3.0, 4.0])
+    assert to_array(x.data) is x.data  # arrays stay on their device
 
 
 # ---------------------------------------------------------------- make_grid
