@@ -171,7 +171,7 @@ def test_forward_outputs_and_every_loss_term_match_torch_twin():
     logits, dis_l = D(mg.cat([mg.tensor(real), decoded]))
     outputs = (mu, logvar, decoded, logits, dis_l)
     terms = (vaegan.prior_loss(mu, logvar), vaegan.feature_reconstruction_loss(dis_l[N:2 * N], dis_l[:N]),
-             vaegan.gan_loss(logits[:N], logits[N:2 * N], logits[2 * N:]))
+             vaegan.gan_loss(logits[:N], logits[N:2 * N], logits[2 * N:])[0])
     toutputs, tterms = torch_terms(tE, tG, tD, torch.tensor(real), eps, z_p)
     assert decoded.shape == (2 * N, *SHAPE) and logits.shape == (3 * N,) and dis_l.shape == (3 * N, 5 * 2 * 2)
     for name, a, b in zip(("mu", "logvar", "decoded", "logits", "dis_l"), outputs, toutputs):
