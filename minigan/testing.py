@@ -159,14 +159,6 @@ def assert_close(actual, expected, rtol=1e-7, atol=1e-10, name="value", check_dt
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"{name} (minigan vs torch)")
 
 
-def assert_state_equal(module, twin, rtol=1e-5, atol=1e-6):
-    """Assert that a minigan module and its torch twin hold the same state, key by key:
-    parameters and buffers (running statistics, batches tracked)."""
-    theirs = twin.state_dict()
-    for name, value in module.state_dict().items():
-        np.testing.assert_allclose(to_numpy(value), to_numpy(theirs[name]), rtol=rtol, atol=atol, err_msg=name)
-
-
 def _tuple(y):
     return tuple(y) if isinstance(y, (tuple, list)) else (y,)
 
@@ -338,3 +330,11 @@ def assert_params_match(module, twin, rtol=1e-5, atol=1e-6, grads=False):
     for name, p in module.named_parameters():
         mine, ref = (p.grad, theirs[name].grad) if grads else (p, theirs[name])
         np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol, err_msg=name)
+
+
+def assert_state_match(module, twin, rtol=1e-5, atol=1e-6):
+    """Every entry of ``module``'s state_dict equals its twin's, by key: parameters and
+    buffers (running statistics, batches tracked)."""
+    theirs = twin.state_dict()
+    for name, value in module.state_dict().items():
+        np.testing.assert_allclose(to_numpy(value), to_numpy(theirs[name]), rtol=rtol, atol=atol, err_msg=name)
