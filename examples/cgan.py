@@ -15,7 +15,7 @@ import numpy as np
 import minigan as mg
 from minigan import optim
 from minigan.data import load_digits
-from minigan.eval import load_classifier, score_samples
+from minigan.eval import load_classifier, score_samples, within_class_distance
 from minigan.models import cgan
 from minigan.utils import save_image
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
@@ -59,7 +59,9 @@ def main(argv=None):
         samples = generator(z, mg.tensor(y, device=args.device)).numpy().astype(np.float32)
     test, test_labels = load_digits(split="test", seed=args.seed)
     metrics = score_samples(load_classifier("digits"), samples, labels=y, real=test)
-    metrics.update(within_class_distance(samples, y, test, test_labels))
+    # diversity within each label, next to the same for held-out digits (near 0: z is ignored)
+    metrics["within_class_distance_samples"] = within_class_distance(samples, y)
+    metrics["within_class_distance_test_digits"] = within_class_distance(test, test_labels)
 
     # the picture: row k holds label k, column j the same noise z_j for every row
     with mg.no_grad():
@@ -73,22 +75,6 @@ def main(argv=None):
                                                       "classifier_fd", "within_class_distance_samples",
                                                       "within_class_distance_test_digits")})
     return metrics
-
-
-def within_class_distance(samples, y, test, test_labels):
-    """Diversity within each label: the mean distance between two samples drawn for the
-    same label, next to the same for held-out digits of that class. A generator that
-    obeys its label but ignores its noise (mode collapse within a class) scores near 0."""
-    def mean_distance(x, labels):
-        per_class = []
-        for k in np.unique(labels):
-            flat = x[labels == k].reshape(int((labels == k).sum()), -1).astype(np.float64)
-            d2 = (flat ** 2).sum(1)[:, None] - 2 * flat @ flat.T + (flat ** 2).sum(1)[None]
-            n = len(flat)
-            per_class.append(np.sqrt(np.maximum(d2, 0)).sum() / max(n * (n - 1), 1))
-        return float(np.mean(per_class))
-    return {"within_class_distance_samples": mean_distance(samples, y),
-            "within_class_distance_test_digits": mean_distance(test, test_labels)}
 
 
 if __name__ == "__main__":
