@@ -1,7 +1,8 @@
 """The prior p(z) of every latent-variable model here: z ~ N(0, I).
 
-GAN, cGAN, DCGAN, WGAN, the VAE and VAE-GAN all draw their noise from the same
-standard normal, so it is written once and each model file imports it.
+GAN, cGAN, DCGAN, WGAN, InfoGAN (its incompressible noise), the VAE and VAE-GAN
+all draw z from the same standard normal, so it is written once and each model
+file imports it (``gan.sample_latent``, ``vae.sample_latent``, ... are this function).
 """
 import minigan as mg
 
