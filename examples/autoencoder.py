@@ -19,19 +19,16 @@ after 10000 steps of 256 images); the full-batch gradient converges to the
 minimum itself, within 0.1 degree in the default 3000 steps.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import load_digits  # noqa: E402
-from minigan.models import autoencoder as ae  # noqa: E402
-from minigan.models.pca import PCA, reconstruction_error  # noqa: E402
-from minigan.utils import save_image  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import load_digits
+from minigan.models import autoencoder as ae
+from minigan.models.pca import PCA, reconstruction_error
+from minigan.utils import save_image
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 MODELS = ("linear", "bottleneck", "sparse", "denoising")
 
@@ -72,7 +69,7 @@ def main(argv=None):
     model = build(args, data_dim).to(args.device)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     args.out = args.out or os.path.join("runs", f"autoencoder-{args.model}-{args.data}")
-    run = Experiment("autoencoder", args, {"autoencoder": model}, {"autoencoder": optimizer},
+    run = Experiment("autoencoder", RunSettings.from_args(args), {"autoencoder": model}, {"autoencoder": optimizer},
                      rngs={"data": data_rng})
     run.maybe_resume()
 

@@ -9,19 +9,16 @@ into --out; --resume continues from the checkpoint there. metrics.json holds the
 evaluation classifier's accuracy on the samples against their labels.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import load_digits  # noqa: E402
-from minigan.eval import load_classifier, score_samples  # noqa: E402
-from minigan.models import cgan  # noqa: E402
-from minigan.utils import save_image  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import load_digits
+from minigan.eval import load_classifier, score_samples, within_class_distance
+from minigan.models import cgan
+from minigan.utils import save_image
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 N_CLASSES = 10
 
@@ -44,7 +41,7 @@ def main(argv=None):
     opt_g = optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
-    run = Experiment("cgan", args, {"generator": generator, "discriminator": discriminator},
+    run = Experiment("cgan", RunSettings.from_args(args), {"generator": generator, "discriminator": discriminator},
                      {"generator": opt_g, "discriminator": opt_d}, rngs={"data": data_rng})
     run.maybe_resume()
 
@@ -63,7 +60,9 @@ def main(argv=None):
         samples = generator(z, mg.tensor(y, device=args.device)).numpy().astype(np.float32)
     test, test_labels = load_digits(split="test", seed=args.seed)
     metrics = score_samples(load_classifier("digits"), samples, labels=y, real=test)
-    metrics.update(within_class_distance(samples, y, test, test_labels))
+    # diversity within each label, next to the same for held-out digits (near 0: z is ignored)
+    metrics["within_class_distance_samples"] = within_class_distance(samples, y)
+    metrics["within_class_distance_test_digits"] = within_class_distance(test, test_labels)
 
     # the picture: row k holds label k, column j the same noise z_j for every row
     with mg.no_grad():
@@ -77,22 +76,6 @@ def main(argv=None):
                                                       "classifier_fd", "within_class_distance_samples",
                                                       "within_class_distance_test_digits")})
     return metrics
-
-
-def within_class_distance(samples, y, test, test_labels):
-    """Diversity within each label: the mean distance between two samples drawn for the
-    same label, next to the same for held-out digits of that class. A generator that
-    obeys its label but ignores its noise (mode collapse within a class) scores near 0."""
-    def mean_distance(x, labels):
-        per_class = []
-        for k in np.unique(labels):
-            flat = x[labels == k].reshape(int((labels == k).sum()), -1).astype(np.float64)
-            d2 = (flat ** 2).sum(1)[:, None] - 2 * flat @ flat.T + (flat ** 2).sum(1)[None]
-            n = len(flat)
-            per_class.append(np.sqrt(np.maximum(d2, 0)).sum() / max(n * (n - 1), 1))
-        return float(np.mean(per_class))
-    return {"within_class_distance_samples": mean_distance(samples, y),
-            "within_class_distance_test_digits": mean_distance(test, test_labels)}
 
 
 if __name__ == "__main__":

@@ -23,19 +23,16 @@ digits, 28x28 Fashion-MNIST), so the classifier resizes the 32x32 samples
 same way, so real and generated images reach the classifier by the same path.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import load_digits, load_fashion_mnist  # noqa: E402
-from minigan.eval import load_classifier, score_samples  # noqa: E402
-from minigan.models import dcgan  # noqa: E402
-from minigan.utils import save_image  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import load_digits, load_fashion_mnist
+from minigan.eval import load_classifier, score_samples
+from minigan.models import dcgan
+from minigan.utils import save_image
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 IMAGE_SIZE = 32
 
@@ -66,7 +63,7 @@ def main(argv=None):
     opt_g = optim.Adam(generator.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
     opt_d = optim.Adam(discriminator.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
 
-    run = Experiment("dcgan", args, {"generator": generator, "discriminator": discriminator},
+    run = Experiment("dcgan", RunSettings.from_args(args), {"generator": generator, "discriminator": discriminator},
                      {"generator": opt_g, "discriminator": opt_d}, rngs={"data": data_rng})
     run.maybe_resume()
 

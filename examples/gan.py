@@ -9,19 +9,16 @@ Writes samples.png, losses.png, metrics.json, checkpoint.safetensors and
 samples.npz into --out; --resume continues from the checkpoint there.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import load_digits, mode_metrics, ring, ring_modes  # noqa: E402
-from minigan.eval import load_classifier, score_samples  # noqa: E402
-from minigan.models import gan  # noqa: E402
-from minigan.utils import save_image, save_points  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import load_digits, mode_metrics, ring, ring_modes
+from minigan.eval import load_classifier, score_samples
+from minigan.models import gan
+from minigan.utils import save_image, save_points
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 RING_STD = 0.02
 
@@ -56,7 +53,7 @@ def main(argv=None):
     opt_g = optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
-    run = Experiment("gan", args, {"generator": generator, "discriminator": discriminator},
+    run = Experiment("gan", RunSettings.from_args(args), {"generator": generator, "discriminator": discriminator},
                      {"generator": opt_g, "discriminator": opt_d}, rngs={"data": data_rng})
     run.maybe_resume()
 

@@ -14,19 +14,16 @@ samples per code value; for each value, the share of its most frequent class;
 averaged over the values. The labels are never seen in training.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import load_digits  # noqa: E402
-from minigan.eval import load_classifier, score_samples  # noqa: E402
-from minigan.models import infogan  # noqa: E402
-from minigan.utils import save_image  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import load_digits
+from minigan.eval import load_classifier, score_samples
+from minigan.models import infogan
+from minigan.utils import save_image
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 
 def main(argv=None):
@@ -50,7 +47,7 @@ def main(argv=None):
     opt_g = optim.Adam(generator.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_d = optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
-    run = Experiment("infogan", args, {"generator": generator, "discriminator": discriminator},
+    run = Experiment("infogan", RunSettings.from_args(args), {"generator": generator, "discriminator": discriminator},
                      {"generator": opt_g, "discriminator": opt_d}, rngs={"data": data_rng})
     run.maybe_resume()
 

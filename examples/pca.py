@@ -17,17 +17,14 @@ samples.npz (draws from the Gaussian the PCA fits: x = mean + V_k z,
 z ~ N(0, diag(lambda)), clipped to the data range [-1, 1]).
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan.data import load_digits, load_lfw_subset  # noqa: E402
-from minigan.models import pca as pca_model  # noqa: E402
-from minigan.utils import save_image  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan.data import load_digits, load_lfw_subset
+from minigan.models import pca as pca_model
+from minigan.utils import save_image
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 SHOWN_K = (1, 2, 5, 10, 20, 40)
 
@@ -54,7 +51,7 @@ def main(argv=None):
     steps = min(args.steps, rank)
 
     pca = pca_model.PCA(data_dim, rank).to(args.device)
-    run = Experiment("pca", args, {"pca": pca}, {})
+    run = Experiment("pca", RunSettings.from_args(args), {"pca": pca}, {})
     x_train, x_test = mg.tensor(train, device=args.device), mg.tensor(test, device=args.device)
     pca.fit(x_train)  # the whole training; deterministic, so a resumed run redoes it identically
     run.maybe_resume()

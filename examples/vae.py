@@ -20,19 +20,16 @@ metrics.json, checkpoint.safetensors and samples.npz (decoder means in [-1, 1]).
 --resume continues from the checkpoint in --out.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import load_digits  # noqa: E402
-from minigan.eval import load_classifier, score_samples  # noqa: E402
-from minigan.models import vae as vae_model  # noqa: E402
-from minigan.utils import save_image  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import load_digits
+from minigan.eval import load_classifier, score_samples
+from minigan.models import vae as vae_model
+from minigan.utils import save_image
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
@@ -58,7 +55,7 @@ def main(argv=None):
 
     vae = vae_model.VAE(data_dim, args.latent_dim, args.hidden).to(args.device)
     optimizer = optim.Adam(vae.parameters(), lr=args.lr)
-    run = Experiment("vae", args, {"vae": vae}, {"vae": optimizer}, rngs={"data": data_rng})
+    run = Experiment("vae", RunSettings.from_args(args), {"vae": vae}, {"vae": optimizer}, rngs={"data": data_rng})
     run.maybe_resume()
 
     for _ in run.steps(args.steps, desc=f"vae/{args.data}"):

@@ -27,19 +27,16 @@ samples, reconstructions and held-out images.
 eval mode (batch norm's running averages), which on digits is about twice as far.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import load_digits, load_fashion_mnist  # noqa: E402
-from minigan.eval import classifier_fd, load_classifier, score_samples  # noqa: E402
-from minigan.models import vaegan  # noqa: E402
-from minigan.utils import save_image  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import load_digits, load_fashion_mnist
+from minigan.eval import classifier_fd, load_classifier, score_samples
+from minigan.models import vaegan
+from minigan.utils import save_image
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 SHOWN = 16  # held-out images per row of reconstructions.png
 
@@ -84,7 +81,7 @@ def main(argv=None):
         optimizers = {k: optim.RMSprop(m.parameters(), lr=args.lr) for k, m in modules.items()}
     else:
         optimizers = {"vae": optim.RMSprop(list(encoder.parameters()) + list(decoder.parameters()), lr=args.lr)}
-    run = Experiment(args.model, args, modules, optimizers, rngs={"data": data_rng})
+    run = Experiment(args.model, RunSettings.from_args(args), modules, optimizers, rngs={"data": data_rng})
     run.maybe_resume()
 
     for _ in run.steps(args.steps, desc=f"{args.model}/{args.data}"):

@@ -12,19 +12,16 @@ the penalty, the generator loss), metrics.json, checkpoint.safetensors and
 samples.npz into --out; --resume continues from the checkpoint there.
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import minigan as mg  # noqa: E402
-from minigan import optim  # noqa: E402
-from minigan.data import grid, grid_modes, load_digits, mode_metrics, ring, ring_modes  # noqa: E402
-from minigan.eval import load_classifier, score_samples  # noqa: E402
-from minigan.models import wgan  # noqa: E402
-from minigan.utils import save_image, save_points  # noqa: E402
-from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
+import minigan as mg
+from minigan import optim
+from minigan.data import grid, grid_modes, load_digits, mode_metrics, ring, ring_modes
+from minigan.eval import load_classifier, score_samples
+from minigan.models import wgan
+from minigan.utils import save_image, save_points
+from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 # the toy mixtures, as minigan.data draws them: (sampler, mode centers, std)
 TOY = {"grid": (grid, grid_modes(), 0.05), "ring": (ring, ring_modes(), 0.02)}
@@ -97,7 +94,7 @@ def main(argv=None):
 
     base_lrs = [[g["lr"] for g in o.param_groups] for o in (opt_g, opt_c)]  # before a resume loads decayed ones
     name = "wgan" if args.penalty == "clip" else "wgan-gp"
-    run = Experiment(name, args, {"generator": generator, "critic": critic},
+    run = Experiment(name, RunSettings.from_args(args), {"generator": generator, "critic": critic},
                      {"generator": opt_g, "critic": opt_c}, rngs={"data": data_rng})
     run.maybe_resume()
 

@@ -42,6 +42,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .autograd import Tensor, grad as mg_grad
+from .backend import to_numpy
 
 __all__ = ["shapes", "broadcastable_shapes", "mutually_broadcastable_shapes", "floats", "arrays",
            "reductions", "dims", "to_torch", "to_numpy", "assert_close", "check_op", "Case", "OpSpec",
@@ -132,15 +133,6 @@ def dims(draw, ndim, allow_none=False, allow_tuple=True, min_size=1):
 
 
 # ---------------------------------------------------------------- comparing with torch
-
-
-def to_numpy(x):
-    """A minigan Tensor, torch tensor, array or number as a NumPy array."""
-    if isinstance(x, Tensor):
-        return x.numpy()
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy(force=True)  # force: torch's lazy ZeroTensor gradients too
-    return np.asarray(x)
 
 
 def to_torch(x, requires_grad=False):
@@ -338,3 +330,11 @@ def assert_params_match(module, twin, rtol=1e-5, atol=1e-6, grads=False):
     for name, p in module.named_parameters():
         mine, ref = (p.grad, theirs[name].grad) if grads else (p, theirs[name])
         np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol, err_msg=name)
+
+
+def assert_state_match(module, twin, rtol=1e-5, atol=1e-6):
+    """Every entry of ``module``'s state_dict equals its twin's, by key: parameters and
+    buffers (running statistics, batches tracked)."""
+    theirs = twin.state_dict()
+    for name, value in module.state_dict().items():
+        np.testing.assert_allclose(to_numpy(value), to_numpy(theirs[name]), rtol=rtol, atol=atol, err_msg=name)

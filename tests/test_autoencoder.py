@@ -14,6 +14,7 @@ import minigan as mg
 from minigan import optim
 from minigan.models import autoencoder as ae
 from minigan.models.pca import PCA
+from minigan.testing import assert_params_match
 
 
 class TorchLinearAutoencoder(tnn.Module):
@@ -132,9 +133,7 @@ def test_forward_and_gradients_match_torch_twin(case):
     np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-5)
     loss.backward()
     t_loss.backward()
-    theirs = dict(twin.named_parameters())
-    for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), theirs[name].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+    assert_params_match(model, twin, rtol=1e-4, grads=True)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -151,10 +150,7 @@ def test_training_steps_match_torch_twin(case):
         t_loss.backward()
         t_opt.step()
         np.testing.assert_allclose(losses["loss"], t_loss.item(), rtol=1e-5)
-        theirs = dict(twin.named_parameters())
-        for name, p in model.named_parameters():
-            np.testing.assert_allclose(p.numpy(), theirs[name].detach().numpy(), rtol=1e-5, atol=1e-6,
-                                       err_msg=name)
+        assert_params_match(model, twin)
 
 
 def test_masking_noise_masks_the_given_share_with_the_background():

@@ -9,7 +9,7 @@ from minigan.data import load_digits, load_fashion_mnist
 from minigan.data.mnist import FASHION_MNIST_DIR
 from minigan.eval import (Classifier, class_coverage, classifier_fd, conditional_accuracy, feature_statistics,
                           frechet_distance, load_classifier, read_classifier, save_classifier, score_samples,
-                          weights_path)
+                          weights_path, within_class_distance)
 from minigan.eval.train_classifier import train_classifier
 
 
@@ -137,6 +137,12 @@ def test_conditional_accuracy_counts_samples_classified_as_their_label():
     scores = conditional_accuracy(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), n_classes=4)
     assert scores["accuracy"] == 0.75
     assert scores["accuracy_per_class"] == [1.0, 1.0, 0.5, None]
+
+
+def test_within_class_distance_is_the_mean_distance_between_two_images_of_a_label():
+    images = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0]]).reshape(4, 1, 1, 2)
+    labels = np.array([0, 0, 1, 1])
+    assert within_class_distance(images, labels) == pytest.approx((5.0 + 0.0) / 2)  # label 1 collapsed: 0
 
 
 def test_score_samples_on_real_test_digits(digits_classifier, digits_test):

@@ -15,6 +15,7 @@ import torch
 import minigan as mg
 from minigan import optim
 from minigan.models import dcgan
+from minigan.testing import assert_params_match, assert_state_match
 from test_examples import CONTRACT, assert_resume_continues_the_run, run
 from twins.train_dcgan_torch import Discriminator as TorchDiscriminator
 from twins.train_dcgan_torch import Generator as TorchGenerator
@@ -37,13 +38,6 @@ def _twins(norm="batch", seed=0, channels=1, image_size=SIZE):
     tG = _to_torch(G, TorchGenerator(LATENT, channels, image_size, WIDTH))
     tD = _to_torch(D, TorchDiscriminator(channels, image_size, WIDTH, norm=norm))
     return G, D, tG, tD
-
-
-def _assert_state_equal(module, twin, rtol=1e-5, atol=1e-6):
-    """Parameters and buffers (running statistics, batches tracked) of both."""
-    theirs = twin.state_dict()
-    for name, value in module.state_dict().items():
-        np.testing.assert_allclose(value.numpy(), theirs[name].numpy(), rtol=rtol, atol=atol, err_msg=name)
 
 
 # ---------------------------------------------------------------- the networks
@@ -127,13 +121,10 @@ def test_forward_and_gradients_match_torch_twin(norm):
     np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-5)
     loss.backward()
     tloss.backward()
-    for module, twin in ((G, tG), (D, tD)):
-        theirs = dict(twin.named_parameters())
-        for name, p in module.named_parameters():
-            np.testing.assert_allclose(p.grad.numpy(), theirs[name].grad.numpy(), rtol=1e-4, atol=1e-6,
-                                       err_msg=name)
-    _assert_state_equal(G, tG)  # the running statistics both updated
-    _assert_state_equal(D, tD)
+    assert_params_match(G, tG, rtol=1e-4, grads=True)
+    assert_params_match(D, tD, rtol=1e-4, grads=True)
+    assert_state_match(G, tG)  # the running statistics both updated
+    assert_state_match(D, tD)
 
 
 def test_eval_mode_uses_running_statistics_as_torch():
@@ -162,8 +153,8 @@ def test_training_steps_match_torch_twin(norm):
         d_loss, g_loss = torch_train_step(tG, tD, topt_g, topt_d, torch.tensor(real), z)
         np.testing.assert_allclose(losses["d_loss"], d_loss, rtol=1e-5)
         np.testing.assert_allclose(losses["g_loss"], g_loss, rtol=1e-5)
-        _assert_state_equal(G, tG)
-        _assert_state_equal(D, tD)
+        assert_state_match(G, tG)
+        assert_state_match(D, tD)
     assert all(p.requires_grad for p in D.parameters())  # D is trainable again after G's step
 
 

@@ -7,10 +7,13 @@ uninterrupted run ends.
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import minigan
 from minigan.utils import load_checkpoint
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
@@ -49,6 +52,21 @@ def assert_resume_continues_the_run(name, tmp_path, steps, stop, args, modules):
     return once, twice
 
 
+def test_an_example_runs_as_a_script_from_any_directory(tmp_path):
+    """``python /path/to/examples/gan.py`` from another folder: the script finds the installed
+    minigan (here: the one these tests import) without editing sys.path, and writes into
+    runs/<name>-<data> below the folder it was started from."""
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(minigan.__file__)))}
+    script = os.path.abspath(os.path.join(EXAMPLES, "gan.py"))
+    done = subprocess.run([sys.executable, script, "--steps", "3", "--batch-size", "16", "--no-progress"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "runs" / "gan-ring"
+    for f in CONTRACT + ["samples.npz"]:
+        assert (out / f).stat().st_size > 0, f
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 3
+
+
 @pytest.mark.parametrize("data", ["ring", "digits"])
 def test_gan_example_writes_the_contract_files(tmp_path, data):
     metrics = run("gan", tmp_path, "--data", data, "--steps", 5, "--batch-size", 32)
@@ -65,15 +83,8 @@ def test_gan_example_writes_the_contract_files(tmp_path, data):
 
 
 def test_gan_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
-    run("gan", once, "--steps", 12, "--batch-size", 16, "--k", 2)
-    run("gan", twice, "--steps", 5, "--batch-size", 16, "--k", 2)
-    run("gan", twice, "--steps", 12, "--batch-size", 16, "--k", 2, "--resume")
-    for module in ["generator", "discriminator"]:
-        a, b = params(once, module), params(twice, module)
-        assert a.keys() == b.keys()
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    once, twice = assert_resume_continues_the_run("gan", tmp_path, 12, 5, ("--batch-size", 16, "--k", 2),
+                                                  ["generator", "discriminator"])
     history = [json.loads((d / "metrics.json").read_text())["steps"] for d in (once, twice)]
     assert history == [12, 12]
 
@@ -92,13 +103,7 @@ def test_pca_example_writes_the_contract_files(tmp_path, data):
 
 
 def test_pca_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
-    run("pca", once, "--steps", 8, "--checkpoint-every", 3)
-    run("pca", twice, "--steps", 4, "--checkpoint-every", 3)
-    run("pca", twice, "--steps", 8, "--checkpoint-every", 3, "--resume")
-    a, b = params(once, "pca"), params(twice, "pca")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    once, twice = assert_resume_continues_the_run("pca", tmp_path, 8, 4, ("--checkpoint-every", 3), ["pca"])
     ha, hb = (load_checkpoint(os.path.join(d, "checkpoint.safetensors"))["history"] for d in (once, twice))
     for k in ha:
         np.testing.assert_array_equal(ha[k], hb[k], err_msg=k)
@@ -116,14 +121,8 @@ def test_vae_example_writes_the_contract_files(tmp_path):
 
 
 def test_vae_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
     args = ("--batch-size", 16, "--hidden", 32, "--checkpoint-every", 3)
-    run("vae", once, "--steps", 8, *args)
-    run("vae", twice, "--steps", 4, *args)
-    run("vae", twice, "--steps", 8, *args, "--resume")
-    a, b = params(once, "vae"), params(twice, "vae")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    once, twice = assert_resume_continues_the_run("vae", tmp_path, 8, 4, args, ["vae"])
     once_metrics, twice_metrics = (json.loads((d / "metrics.json").read_text()) for d in (once, twice))
     assert once_metrics["test_elbo_nats"] == twice_metrics["test_elbo_nats"]
 
@@ -157,14 +156,8 @@ def test_autoencoder_example_writes_the_contract_files(tmp_path, model):
 
 
 def test_autoencoder_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    once, twice = tmp_path / "once", tmp_path / "twice"
     args = ("--model", "denoising", "--batch-size", 8, "--checkpoint-every", 3)
-    run("autoencoder", once, "--steps", 7, *args)
-    run("autoencoder", twice, "--steps", 4, *args)
-    run("autoencoder", twice, "--steps", 7, *args, "--resume")
-    a, b = params(once, "autoencoder"), params(twice, "autoencoder")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert_resume_continues_the_run("autoencoder", tmp_path, 7, 4, args, ["autoencoder"])
 
 
 def test_infogan_example_writes_the_contract_files(tmp_path):

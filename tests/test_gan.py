@@ -98,11 +98,8 @@ def test_forward_and_gradients_match_torch_twin():
     np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-5)
     loss.backward()
     tl.backward()
-    for module, twin in ((G, tG), (D, tD)):
-        theirs = dict(twin.named_parameters())
-        for name, p in module.named_parameters():
-            np.testing.assert_allclose(p.grad.numpy(), theirs[name].grad.numpy(), rtol=1e-4,
-                                       atol=1e-6, err_msg=name)
+    assert_params_match(G, tG, rtol=1e-4, grads=True)
+    assert_params_match(D, tD, rtol=1e-4, grads=True)
 
 
 @pytest.mark.parametrize("kind", ["non_saturating", "minimax"])

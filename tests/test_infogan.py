@@ -15,6 +15,7 @@ import torch.nn.functional as TF
 import minigan as mg
 from minigan import nn, optim
 from minigan.models import infogan
+from minigan.testing import assert_state_match
 
 NOISE, K, C, SHAPE = 5, 4, 2, (1, 3, 3)
 G_HIDDEN, D_HIDDEN, Q_HIDDEN = (16, 12), (10, 14), 6
@@ -91,12 +92,6 @@ def _codes(rng, n=8):
             rng.uniform(-1, 1, (n, C)).astype(np.float32))
 
 
-def _assert_state_equal(module, twin, rtol=1e-5, atol=1e-6):
-    theirs = twin.state_dict()
-    for name, v in module.state_dict().items():
-        np.testing.assert_allclose(v.numpy(), theirs[name].numpy(), rtol=rtol, atol=atol, err_msg=name)
-
-
 def test_state_dict_keys_match_torch_twin():
     G, D, tG, tD = _twins()
     assert list(G.state_dict()) == list(tG.state_dict())
@@ -155,8 +150,8 @@ def test_training_steps_with_the_information_term_match_torch_twin():
         d_loss, g_loss = torch_train_step(tG, tD, topt_g, topt_d, torch.tensor(real), noise)
         np.testing.assert_allclose(losses["d_loss"], d_loss, rtol=1e-5)
         np.testing.assert_allclose(losses["g_loss"], g_loss, rtol=1e-5)
-        _assert_state_equal(G, tG)  # parameters and batch-norm running statistics
-        _assert_state_equal(D, tD)
+        assert_state_match(G, tG)  # parameters and batch-norm running statistics
+        assert_state_match(D, tD)
 
 
 def test_categorical_information_loss_is_cross_entropy_on_raw_logits_once():

@@ -48,10 +48,25 @@ def test_to_numpy_unwraps_tensors_cupy_and_torch_like_arrays():
         def cpu(self):
             return self
 
-        def numpy(self):
+        def numpy(self, force=False):  # force: torch's lazy ZeroTensor gradients too
             return array
 
     assert to_numpy(TorchLike()) is array
+
+
+def test_to_numpy_is_the_one_converter_of_minigan_utils_testing_and_state_dicts():
+    import torch
+
+    import minigan as mg
+    from minigan import backend, testing
+    from minigan.nn.module import to_array
+
+    assert to_numpy is backend.to_numpy and testing.to_numpy is backend.to_numpy
+    x = mg.tensor([[1.0, 2.0]])
+    assert to_numpy(x) is x.data and to_array(x) is x.data
+    np.testing.assert_array_equal(to_numpy(torch.tensor([3.0, 4.0])), [3.0, 4.0])
+    np.testing.assert_array_equal(to_array(torch.tensor([3.0, 4.0])), [3.0, 4.0])
+    assert to_array(x.data) is x.data  # arrays stay on their device
 
 
 # ---------------------------------------------------------------- make_grid
@@ -301,3 +316,53 @@ def test_progress_is_silenced_by_environment(monkeypatch, capsys):
     monkeypatch.setenv("MINIGAN_PROGRESS", "0")
     assert list(progress(2, desc="quiet")) == [0, 1]
     assert "quiet" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- experiment
+
+def _experiment(out, **settings):
+    import minigan as mg
+    from minigan import nn, optim
+    from minigan.utils.experiment import Experiment, RunSettings
+
+    mg.manual_seed(0)
+    model = nn.Linear(2, 1)
+    opt = optim.Adam(model.parameters(), lr=0.1)
+    run = Experiment("toy", RunSettings(out=str(out), seed=3, checkpoint_every=2, progress=False, **settings),
+                     {"model": model}, {"model": opt})
+    return run, model, opt
+
+
+def _train(run, model, opt, steps):
+    import minigan as mg
+
+    run.maybe_resume()
+    for _ in run.steps(steps):
+        loss = (model(mg.randn(4, 2)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run.log({"loss": loss.item()})
+    return run.finish({})
+
+
+def test_experiment_takes_explicit_settings_and_a_resumed_run_ends_where_one_run_ends(tmp_path):
+    metrics = _train(*_experiment(tmp_path / "once"), 5)
+    assert metrics["steps"] == 5 and metrics["seed"] == 3 and metrics["device"] == "cpu"
+    for f in ["losses.png", "metrics.json", "checkpoint.safetensors"]:
+        assert (tmp_path / "once" / f).stat().st_size > 0, f
+
+    _train(*_experiment(tmp_path / "twice"), 3)
+    _train(*_experiment(tmp_path / "twice", resume=True), 5)
+    once, twice = (load_checkpoint(str(tmp_path / d / "checkpoint.safetensors")) for d in ("once", "twice"))
+    for k in once["modules"]["model"]:
+        np.testing.assert_array_equal(once["modules"]["model"][k], twice["modules"]["model"][k], err_msg=k)
+    np.testing.assert_array_equal(once["history"]["loss"], twice["history"]["loss"])
+
+
+def test_experiment_writes_into_runs_name_data_by_default(tmp_path, monkeypatch):
+    from minigan.utils.experiment import Experiment, RunSettings
+
+    monkeypatch.chdir(tmp_path)
+    assert Experiment("gan", RunSettings(data="ring"), {}, {}).out == os.path.join("runs", "gan-ring")
+    assert Experiment("toy", RunSettings(), {}, {}).out == os.path.join("runs", "toy")

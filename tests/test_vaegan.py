@@ -23,6 +23,7 @@ import torch.nn.functional as TF
 import minigan as mg
 from minigan import optim
 from minigan.models import vaegan
+from minigan.testing import assert_state_match
 
 from test_examples import CONTRACT, assert_resume_continues_the_run, run
 
@@ -148,14 +149,6 @@ def _real(seed, n=N):
     return np.random.default_rng(seed).uniform(-1, 1, (n, *SHAPE)).astype(np.float32)
 
 
-def _assert_state_equal(module, twin, rtol=1e-5, atol=1e-6):
-    theirs = twin.state_dict()
-    for name, v in module.state_dict().items():
-        if name.endswith("num_batches_tracked"):
-            continue
-        np.testing.assert_allclose(v.numpy(), theirs[name].numpy(), rtol=rtol, atol=atol, err_msg=name)
-
-
 def _assert_grads_equal(grads, tgrads, what, rtol=1e-4, atol=1e-6):
     assert len(grads) == len(tgrads)
     for i, (g, tg) in enumerate(zip(grads, tgrads)):
@@ -178,7 +171,7 @@ def test_forward_outputs_and_every_loss_term_match_torch_twin():
     logits, dis_l = D(mg.cat([mg.tensor(real), decoded]))
     outputs = (mu, logvar, decoded, logits, dis_l)
     terms = (vaegan.prior_loss(mu, logvar), vaegan.feature_reconstruction_loss(dis_l[N:2 * N], dis_l[:N]),
-             vaegan.gan_loss(logits[:N], logits[N:2 * N], logits[2 * N:]))
+             vaegan.gan_loss(logits[:N], logits[N:2 * N], logits[2 * N:])[0])
     toutputs, tterms = torch_terms(tE, tG, tD, torch.tensor(real), eps, z_p)
     assert decoded.shape == (2 * N, *SHAPE) and logits.shape == (3 * N,) and dis_l.shape == (3 * N, 5 * 2 * 2)
     for name, a, b in zip(("mu", "logvar", "decoded", "logits", "dis_l"), outputs, toutputs):
@@ -240,7 +233,7 @@ def test_training_steps_match_torch_twin(loss_kind):
         for name, t in zip(("prior", "llike", "gan"), tlosses):
             np.testing.assert_allclose(losses[name], t, rtol=1e-4, err_msg=f"step {step}, {name}")
         for net, twin in zip((E, G, D), (tE, tG, tD)):  # parameters and batch-norm running statistics
-            _assert_state_equal(net, twin, rtol=1e-4, atol=1e-5)
+            assert_state_match(net, twin, rtol=1e-4, atol=1e-5)
 
 
 # ---------------------------------------------------------------- the equilibrium rule
@@ -282,7 +275,7 @@ def test_training_steps_with_equilibrium_rule_match_torch_twin(loss_kind):
         for name, t in zip(("prior", "llike", "gan"), tlosses):
             np.testing.assert_allclose(losses[name], t, rtol=1e-4, err_msg=f"step {step}, {name}")
         for net, twin in zip((E, G, D), (tE, tG, tD)):
-            _assert_state_equal(net, twin, rtol=1e-4, atol=1e-5)
+            assert_state_match(net, twin, rtol=1e-4, atol=1e-5)
     assert (False, True) in decisions and (True, False) in decisions  # both kinds of skip were exercised
 
 
@@ -359,7 +352,7 @@ def test_pixel_vae_step_matches_torch_twin():
     topt.step()
     np.testing.assert_allclose([losses["prior"], losses["pixel"]], [prior.item(), pixel.item()], rtol=1e-5)
     for net, twin in ((E, tE), (G, tG)):
-        _assert_state_equal(net, twin, rtol=1e-4, atol=1e-5)
+        assert_state_match(net, twin, rtol=1e-4, atol=1e-5)
 
 
 def test_decoder_output_is_an_image_in_the_data_range():

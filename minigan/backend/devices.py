@@ -72,3 +72,24 @@ def to_device(array, device):
     if device == "cuda":
         return cp.asarray(array)
     return cp.asnumpy(array)
+
+
+def to_numpy(x):
+    """A NumPy array from a NumPy/CuPy array, a minigan Tensor, a torch tensor or anything array-like.
+
+    Duck-typed, so the bottom layer imports neither the engine nor torch: a Tensor
+    is an object with a ``.data`` array, a torch tensor one whose ``.data`` is
+    another torch tensor and that has ``detach``.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, np.generic):  # NumPy scalars have a ``.data`` memoryview: not a Tensor
+        return np.asarray(x)
+    if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):  # CuPy: copy to the host
+        return x.get()
+    data = getattr(x, "data", None)
+    if data is not None and not isinstance(data, type(x)):
+        return to_numpy(data)
+    if data is not None and hasattr(x, "detach"):  # torch; force: its lazy ZeroTensor gradients too
+        return x.detach().cpu().numpy(force=True)
+    return np.asarray(x)

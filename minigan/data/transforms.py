@@ -20,18 +20,11 @@ resize is two matrix products: ``out = W_h @ x @ W_w.T``.
 import numpy as np
 
 from .. import backend
+from ..functional._args import pair
 
 
 def _xp(x):
     return backend.get_array_module(x, op="transforms")
-
-
-def _pair(size, name):
-    if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    if len(size) != 2:
-        raise ValueError(f"{name}: size must be an int or (height, width), got {size!r}")
-    return int(size[0]), int(size[1])
 
 
 def _check_batch(x, name):
@@ -82,7 +75,7 @@ def resize(x, size, antialias=True):
         short = min(h, w)
         long = int(size * max(h, w) / short)  # truncated, as torchvision does
         size = (int(size), long) if h <= w else (long, int(size))
-    out_h, out_w = _pair(size, "resize")
+    out_h, out_w = pair(size, "size", "resize")
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     x = x.astype(dtype, copy=False)
     if (out_h, out_w) == (h, w):
@@ -98,7 +91,7 @@ def resize(x, size, antialias=True):
 def center_crop(x, size):
     """The central ``size`` (int or (height, width)) window of every image."""
     _check_batch(x, "center_crop")
-    h, w = _pair(size, "center_crop")
+    h, w = pair(size, "size", "center_crop")
     H, W = x.shape[-2:]
     if h > H or w > W:
         raise ValueError(f"center_crop: crop {h}x{w} is larger than the images ({H}x{W})")
@@ -127,7 +120,7 @@ def random_crop(x, size, rng, padding=0, fill=0.0, padding_mode="constant"):
     _check_batch(x, "random_crop")
     rng = _generator(rng)
     x = pad(x, padding, fill, padding_mode)
-    h, w = _pair(size, "random_crop")
+    h, w = pair(size, "size", "random_crop")
     H, W = x.shape[-2:]
     if h > H or w > W:
         raise ValueError(f"random_crop: crop {h}x{w} is larger than the (padded) images ({H}x{W})")

@@ -17,6 +17,10 @@ r"""Scores of generated samples, read off the project's evaluation classifier.
   Inception's: the numbers are not FIDs and compare only with each other, for the
   same classifier, real set and number of samples (the estimate is biased upward
   at small N).
+* **Within-class distance** (no classifier): the mean pixel distance between two
+  images of the same class. Samples of a conditional generator that obeys its label
+  but ignores its noise (collapse within a class) score near 0; held-out real images
+  of each class give the value to compare with.
 """
 import numpy as np
 
@@ -104,3 +108,15 @@ def score_samples(classifier, samples, labels=None, real=None, min_share=0.01):
         scores["classifier_fd"] = frechet_distance(*feature_statistics(classifier.embed(real)),
                                                    *feature_statistics(classifier.embed(samples)))
     return scores
+
+
+def within_class_distance(images, labels):
+    """The mean Euclidean distance between two different images of the same label,
+    averaged over the labels present."""
+    per_class = []
+    for k in np.unique(labels):
+        flat = images[labels == k].reshape(int((labels == k).sum()), -1).astype(np.float64)
+        d2 = (flat ** 2).sum(1)[:, None] - 2 * flat @ flat.T + (flat ** 2).sum(1)[None]
+        n = len(flat)
+        per_class.append(np.sqrt(np.maximum(d2, 0)).sum() / max(n * (n - 1), 1))
+    return float(np.mean(per_class))

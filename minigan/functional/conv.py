@@ -32,25 +32,11 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
+from ._args import pair as _pair
 from .shape import reshape, squeeze, sum_to, unsqueeze
 
 
 # ---------------------------------------------------------------- arguments
-
-
-def _pair(value, name, op):
-    """An int or a 1- or 2-sequence as (height, width), as torch accepts them."""
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    if isinstance(value, str):
-        raise TypeError(f"{op}(): argument '{name}' must be an int or a tuple of ints, not str")
-    value = tuple(int(v) for v in value)
-    if len(value) == 1:
-        return value * 2
-    if len(value) != 2:
-        raise RuntimeError(f"{op}: expected {name} to be a single integer value or a list of 2 "
-                           f"values to match the convolution dimensions, but got {name}={list(value)}")
-    return value
 
 
 def _size(hw):

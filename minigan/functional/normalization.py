@@ -22,16 +22,13 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled, no_grad
+from ._args import shape_str as _shape_str
 from .elementwise import sqrt
 from .reduce import mean, sum
 from .shape import cat, reshape, repeat
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "adain", "adain_transfer",
            "pixel_norm", "minibatch_stddev"]
-
-
-def _shape_str(shape):
-    return str(tuple(int(s) for s in shape))
 
 
 def _moments(x, axes):

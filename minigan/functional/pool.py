@@ -25,25 +25,12 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
+from ._args import pair as _pair, shape_str as _shape_str
 from .elementwise import Where
 from .shape import broadcast_to, permute, reshape, unsqueeze
 
 __all__ = ["pad", "avg_pool2d", "max_pool2d", "adaptive_avg_pool2d", "interpolate", "upsample",
            "pixel_shuffle", "pixel_unshuffle", "embedding"]
-
-
-def _shape_str(shape):
-    return str(tuple(int(s) for s in shape))
-
-
-def _pair(value, name, op):
-    if isinstance(value, (tuple, list)):
-        if len(value) == 1:
-            return int(value[0]), int(value[0])
-        if len(value) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
 
 
 class Take(Function):

@@ -9,10 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
-
-
-def _shape_str(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+from ._args import shape_str as _shape_str
 
 
 def _dim(dim, shape, op, extra=0):

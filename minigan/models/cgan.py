@@ -36,6 +36,7 @@ import minigan as mg
 from minigan import nn
 
 from .gan import discriminator_loss, generator_loss
+from .latent import sample_latent
 
 
 def one_hot(labels, n_classes):
@@ -74,11 +75,6 @@ class Discriminator(nn.Module):
     def forward(self, x, labels):
         h = mg.cat([x.flatten(1), one_hot(labels, self.n_classes)], dim=1)
         return self.net(h).flatten()
-
-
-def sample_latent(n, latent_dim, device="cpu"):
-    """z ~ N(0, I) (the paper: uniform in the unit hypercube; see the docstring)."""
-    return mg.randn(n, latent_dim, device=device)
 
 
 def sample_labels(n, n_classes, device="cpu"):

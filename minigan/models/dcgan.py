@@ -44,10 +44,10 @@ Named choices and deviations:
   * one batch of fakes serves both players' steps, as in pytorch/examples (D sees
     it detached): it saves a generator forward pass per step.
 """
-import minigan as mg
 from minigan import nn
 
 from .gan import discriminator_loss, generator_loss
+from .latent import sample_latent
 
 IMAGE_SIZES = (16, 32, 64)
 NORMS = ("batch", "layer", "instance", None)
@@ -135,11 +135,6 @@ def init_weights(module):
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     return module
-
-
-def sample_latent(n, latent_dim, device="cpu"):
-    """z ~ N(0, I), shaped (n, latent_dim)."""
-    return mg.randn(n, latent_dim, device=device)
 
 
 # ---------------------------------------------------------------- one training step

@@ -30,6 +30,8 @@ import minigan as mg
 from minigan import nn
 from minigan import functional as F
 
+from .latent import sample_latent
+
 
 class Generator(nn.Module):
     """G: z (latent_dim) -> sample (data_dim); MLP with LeakyReLU hidden layers."""
@@ -56,11 +58,6 @@ class Discriminator(nn.Module):
 
     def forward(self, x):
         return self.net(x.flatten(1)).flatten()
-
-
-def sample_latent(n, latent_dim, device="cpu"):
-    """z ~ N(0, I), the prior p(z)."""
-    return mg.randn(n, latent_dim, device=device)
 
 
 # ---------------------------------------------------------------- losses

@@ -50,6 +50,7 @@ from minigan import functional as F
 
 from .cgan import one_hot
 from .gan import discriminator_loss, generator_loss  # noqa: F401  (re-exported: the GAN part of the game)
+from .latent import sample_latent
 
 
 class Generator(nn.Module):
@@ -105,7 +106,7 @@ class Discriminator(nn.Module):
 
 def sample_codes(n, noise_dim, n_categories, n_continuous, device="cpu"):
     """The prior: z ~ N(0, I), c_cat ~ uniform over K, c_cont ~ Unif(-1, 1); drawn in that order."""
-    z = mg.randn(n, noise_dim, device=device)
+    z = sample_latent(n, noise_dim, device)
     c_cat = mg.randint(0, n_categories, (n,), device=device)
     c_cont = mg.rand(n, n_continuous, device=device) * 2 - 1
     return z, c_cat, c_cont

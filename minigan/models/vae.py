@@ -39,6 +39,8 @@ import minigan as mg
 from minigan import nn
 from minigan import functional as F
 
+from .latent import sample_latent  # noqa: F401  (the prior p(z); examples sample from vae.sample_latent)
+
 
 class Encoder(nn.Module):
     """q(z|x): image -> (mu, log sigma^2), each (N, latent_dim)."""
@@ -91,11 +93,6 @@ def reparameterize(mu, logvar):
     """z = mu + sigma * eps with eps ~ N(0, I): a sample of q(z|x) that gradients flow through."""
     eps = mg.randn(*mu.shape, device=mu.device)
     return mu + (0.5 * logvar).exp() * eps
-
-
-def sample_latent(n, latent_dim, device="cpu"):
-    """z ~ N(0, I), the prior p(z)."""
-    return mg.randn(n, latent_dim, device=device)
 
 
 # ---------------------------------------------------------------- the ELBO

@@ -107,7 +107,8 @@ from minigan import nn
 from minigan import functional as F
 
 from .gan import generator_loss
-from .vae import reparameterize, sample_latent
+from .latent import sample_latent
+from .vae import reparameterize
 
 GAMMA = 1e-3  # weight of L_llike against L_GAN in the decoder's update (see the docstring)
 EQUILIBRIUM = 0.68  # Dis's cost at which the game is balanced, about log 2 (the authors' code)
@@ -230,9 +231,10 @@ def discriminator_costs(real_logits, recon_logits, prior_logits):
 
 
 def gan_loss(real_logits, recon_logits, prior_logits):
-    """L_GAN = -[log Dis(x) + log(1 - Dis(x~)) + log(1 - Dis(x_p))], batch means, from logits."""
+    """L_GAN = -[log Dis(x) + log(1 - Dis(x~)) + log(1 - Dis(x_p))], batch means, from logits;
+    returned with its three terms, Dis's cost on each kind of image (the equilibrium rule reads them)."""
     real, recon, prior = discriminator_costs(real_logits, recon_logits, prior_logits)
-    return real + recon + prior
+    return real + recon + prior, real, recon, prior
 
 
 def equilibrium_updates(real_cost, fake_cost, equilibrium=EQUILIBRIUM, margin=MARGIN):
@@ -279,8 +281,7 @@ def train_step(encoder, decoder, discriminator, opt_enc, opt_dec, opt_dis, real,
 
     l_prior = prior_loss(mu, logvar)
     l_llike = feature_reconstruction_loss(dis_l[n:2 * n], dis_l[:n])
-    real_cost, recon_cost, prior_cost = discriminator_costs(logits[:n], logits[n:2 * n], logits[2 * n:])
-    l_gan = real_cost + recon_cost + prior_cost
+    l_gan, real_cost, recon_cost, prior_cost = gan_loss(logits[:n], logits[n:2 * n], logits[2 * n:])
     update_dis = dec_gan = True
     if margin is not None:
         update_dis, dec_gan = equilibrium_updates(real_cost.item(), (recon_cost.item() + prior_cost.item()) / 2,

@@ -70,6 +70,8 @@ The gradient norm is computed as sqrt(sum g^2 + 1e-12): where a ReLU critic is f
 import minigan as mg
 from minigan import nn
 
+from .latent import sample_latent
+
 CLIP = 0.01       # c, WGAN
 GP_WEIGHT = 10.0  # lambda, WGAN-GP
 N_CRITIC = 5
@@ -96,11 +98,6 @@ class Critic(nn.Module):
 
     def forward(self, x):
         return self.net(x.flatten(1)).flatten()
-
-
-def sample_latent(n, latent_dim, device="cpu"):
-    """z ~ N(0, I), the prior p(z)."""
-    return mg.randn(n, latent_dim, device=device)
 
 
 # ---------------------------------------------------------------- losses

@@ -19,7 +19,39 @@ def _index(idx, size):
     return idx % size
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children in order, numbered 0..n-1 again
+    after an insertion or a deletion (as torch does)."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __delitem__(self, idx):
+        keys = list(self._modules)
+        for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self))]]):
+            delattr(self, key)
+        super().__setattr__("_modules", OrderedDict((str(i), m) for i, m in enumerate(self._modules.values())))
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        super().__setattr__("_modules", OrderedDict())
+        return self.extend(modules)
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after another: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``.
 
     Also ``Sequential(OrderedDict(name=module, ...))`` to choose the names.
@@ -43,41 +75,11 @@ class Sequential(Module):
     def __setitem__(self, idx, module):
         setattr(self, list(self._modules)[_index(idx, len(self))], module)
 
-    def __delitem__(self, idx):
-        keys = list(self._modules)
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self))]]):
-            delattr(self, key)
-        self._renumber()
-
-    def _renumber(self):
-        # keep the names 0..n-1 after a deletion, as torch does
-        super().__setattr__("_modules", OrderedDict((str(i), m) for i, m in enumerate(self._modules.values())))
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
-
     def insert(self, index, module):
         n = len(self)
         if not -n <= index <= n:
             raise IndexError(f"index {index} is out of range for a Sequential of {n} modules")
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        super().__setattr__("_modules", OrderedDict())
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-        return self
+        return super().insert(index, module)
 
     def forward(self, input):
         for module in self:
@@ -85,7 +87,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered as children ``0``, ``1``, ...; it has no forward of its own."""
 
     def __init__(self, modules=None):
@@ -101,38 +103,11 @@ class ModuleList(Module):
     def __setitem__(self, idx, module):
         setattr(self, str(_index(idx, len(self))), module)
 
-    def __delitem__(self, idx):
-        keys = list(self._modules)
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self))]]):
-            delattr(self, key)
-        super().__setattr__("_modules", OrderedDict((str(i), m) for i, m in enumerate(self._modules.values())))
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __iadd__(self, modules):
         return self.extend(modules)
 
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
-
-    def insert(self, index, module):
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        super().__setattr__("_modules", OrderedDict())
-        self.extend(modules)
 
     def pop(self, idx=-1):
         module = self[idx]

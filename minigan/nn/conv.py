@@ -17,18 +17,13 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from ..functional._args import pair
 from ..functional.conv import conv2d, conv_transpose2d
 from ..functional.pool import pad
 from .module import Module
 from .parameter import Parameter
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _pair(value):
-    if isinstance(value, (tuple, list)):
-        return tuple(int(v) for v in value) * (2 if len(value) == 1 else 1)
-    return int(value), int(value)
 
 
 def _uniform(shape, bound, device, dtype):
@@ -55,8 +50,9 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: padding_mode must be one of {list(_PADDING_MODES)}, "
                              f"but got padding_mode={padding_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.kernel_size, self.stride = pair(kernel_size, "kernel_size", name), pair(stride, "stride", name)
+        self.dilation = pair(dilation, "dilation", name)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", name)
         self.groups, self.padding_mode = groups, padding_mode
         self._device, self._dtype = backend.normalize_device(device), np.dtype(dtype or np.float32)
         self.weight = Parameter(Tensor(backend.xp_for(self._device).empty(weight_shape, dtype=self._dtype)))
@@ -103,12 +99,12 @@ class Conv2d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        k = _pair(kernel_size)
+        k = pair(kernel_size, "kernel_size", "Conv2d")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"Conv2d: Invalid padding string {padding!r}, should be one of "
                                  "['valid', 'same']")
-            if padding == "same" and _pair(stride) != (1, 1):
+            if padding == "same" and pair(stride, "stride", "Conv2d") != (1, 1):
                 raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          padding_mode, (out_channels, in_channels // groups) + k, device, dtype)
@@ -146,10 +142,10 @@ class ConvTranspose2d(_ConvNd):
                              f"got padding_mode={padding_mode!r}")
         if isinstance(padding, str):
             raise ValueError(f"ConvTranspose2d: padding must be an int or a tuple, got {padding!r}")
-        k = _pair(kernel_size)
+        k = pair(kernel_size, "kernel_size", "ConvTranspose2d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          padding_mode, (in_channels, out_channels // groups) + k, device, dtype)
-        self.output_padding = _pair(output_padding)
+        self.output_padding = pair(output_padding, "output_padding", "ConvTranspose2d")
 
     def _output_padding(self, input, output_size):
         """The output_padding that makes the output ``output_size`` (torch's rule)."""

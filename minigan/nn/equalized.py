@@ -26,14 +26,11 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from ..functional._args import pair
 from ..functional.conv import conv2d
 from ..functional.linalg import linear
 from .module import Module
 from .parameter import Parameter
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 class _Equalized(Module):
@@ -90,7 +87,7 @@ class EqualizedConv2d(_Equalized):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"EqualizedConv2d: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must be divisible by groups ({groups})")
-        kh, kw = _pair(kernel_size)
+        kh, kw = pair(kernel_size, "kernel_size", "EqualizedConv2d")
         super().__init__((out_channels, in_channels // groups, kh, kw), in_channels // groups * kh * kw,
                          bias, gain, lr_multiplier, bias_init, device, dtype)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)

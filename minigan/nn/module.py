@@ -45,16 +45,14 @@ class RemovableHandle:
 def to_array(value):
     """The array inside a minigan Tensor, NumPy/CuPy array, torch tensor or number.
 
-    torch tensors are recognised by duck typing (``detach().cpu().numpy()``), so
-    minigan never imports torch.
+    A NumPy or CuPy array stays on its device; anything else (a torch tensor, a
+    list, a number) becomes a NumPy array through ``backend.to_numpy``.
     """
     if isinstance(value, Tensor):
         return value.data
     if hasattr(value, "shape") and hasattr(value, "dtype") and not hasattr(value, "detach"):
         return value  # NumPy or CuPy array
-    if all(hasattr(value, name) for name in ("detach", "cpu", "numpy")):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+    return backend.to_numpy(value)
 
 
 def _addindent(text, spaces):

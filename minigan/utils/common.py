@@ -3,27 +3,7 @@ import contextlib
 import os
 import secrets
 
-import numpy as np
-
-
-def to_numpy(x):
-    """A NumPy array from a NumPy/CuPy array, a minigan Tensor, or anything array-like.
-
-    A Tensor is duck-typed as an object with a ``.data`` array, so this module
-    never imports the autograd engine.
-    """
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, np.generic):  # NumPy scalars have a ``.data`` memoryview: not a Tensor
-        return np.asarray(x)
-    if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):  # CuPy: copy to the host
-        return x.get()
-    data = getattr(x, "data", None)
-    if data is not None and not isinstance(data, type(x)):
-        return to_numpy(data)
-    if data is not None and hasattr(x, "detach"):  # torch: ``.data`` is another Tensor
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
+from ..backend import to_numpy  # noqa: F401  (arrays out: minigan.utils.to_numpy)
 
 
 def ensure_parent(path):

@@ -7,6 +7,7 @@ A model file never imports this; the scripts in ``examples/`` do.
 import argparse
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +28,8 @@ def example_parser(description, data=None, default_data=None, steps=1000, batch_
     p.add_argument("--out", default=None, help="output directory (default runs/<script>-<data>)")
     if data:
         p.add_argument("--data", choices=list(data), default=default_data or data[0])
+    else:
+        p.set_defaults(data=None)
     if lr is not None:
         p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--resume", action="store_true",
@@ -37,19 +40,36 @@ def example_parser(description, data=None, default_data=None, steps=1000, batch_
     return p
 
 
+@dataclass
+class RunSettings:
+    """What a run takes from the examples contract's flags."""
+    out: str | None = None      # where the run writes; None: runs/<name>-<data>
+    data: str | None = None     # the data set's name (None where the example has no choice)
+    device: str = "cpu"
+    seed: int = 0               # recorded in metrics.json (the script seeds its generators)
+    resume: bool = False        # continue from OUT/checkpoint.safetensors if it exists
+    checkpoint_every: int = 500
+    progress: bool = True       # show a progress bar
+
+    @classmethod
+    def from_args(cls, args):
+        """The settings from the flags ``example_parser`` parsed."""
+        return cls(out=args.out, data=args.data, device=args.device, seed=args.seed, resume=args.resume,
+                   checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+
+
 class Experiment:
     """One training run: its modules, optimizers, random state and loss history.
 
-    ``rngs`` maps names to NumPy Generators the script draws data with; their
-    state goes into the checkpoint with minigan's own generators (the CPU's, and
-    the GPU's on ``--device cuda``), so a resumed run draws exactly the batches
-    and noise an uninterrupted one would.
+    ``settings`` is a ``RunSettings``. ``rngs`` maps names to NumPy Generators the
+    script draws data with; their state goes into the checkpoint with minigan's own
+    generators (the CPU's, and the GPU's on ``--device cuda``), so a resumed run
+    draws exactly the batches and noise an uninterrupted one would.
     """
 
-    def __init__(self, name, args, modules, optimizers, rngs=None):
-        self.args = args
-        data = getattr(args, "data", None)
-        self.out = args.out or os.path.join("runs", f"{name}-{data}" if data else name)
+    def __init__(self, name, settings, modules, optimizers, rngs=None):
+        self.settings = settings
+        self.out = settings.out or os.path.join("runs", f"{name}-{settings.data}" if settings.data else name)
         os.makedirs(self.out, exist_ok=True)
         self.modules, self.optimizers, self.rngs = modules, optimizers, rngs or {}
         self.history = {}
@@ -70,14 +90,13 @@ class Experiment:
         ``total``, with a progress bar showing the latest losses. A checkpoint is
         written every ``--checkpoint-every`` steps and when training ends, before
         anything else draws random numbers, so that resuming continues the run."""
-        bar = progress(range(self.step, total), desc=desc or self.out,
-                       disable=getattr(self.args, "no_progress", False))
+        bar = progress(range(self.step, total), desc=desc or self.out, disable=not self.settings.progress)
         for step in bar:
             yield step
             self.step = step + 1
             if self.step % 50 == 0 and self.history:
                 bar.set_postfix(**{k: f"{v[-1]:.3f}" for k, v in self.history.items()})
-            if self.step % self.args.checkpoint_every == 0 or self.step == total:
+            if self.step % self.settings.checkpoint_every == 0 or self.step == total:
                 self.save()
 
     # --- checkpoints
@@ -96,14 +115,14 @@ class Experiment:
         }
 
     def _on_cuda(self):
-        return str(getattr(self.args, "device", "cpu")).startswith("cuda")
+        return str(self.settings.device).startswith("cuda")
 
     def save(self):
         save_checkpoint(self.checkpoint_path, self.state())
 
     def maybe_resume(self):
         """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from."""
-        if not self.args.resume or not os.path.exists(self.checkpoint_path):
+        if not self.settings.resume or not os.path.exists(self.checkpoint_path):
             return 0
         from .. import backend
         from ..autograd import Tensor
@@ -132,7 +151,7 @@ class Experiment:
         training ended, by ``steps``)."""
         save_losses(self.history, os.path.join(self.out, "losses.png"))
         metrics = {"steps": self.step, "wall_time_s": round(self.elapsed(), 1),
-                   "device": self.args.device, "seed": self.args.seed, **metrics}
+                   "device": self.settings.device, "seed": self.settings.seed, **metrics}
         write_metrics(os.path.join(self.out, "metrics.json"), metrics)
         if not os.path.exists(self.checkpoint_path):
             self.save()

@@ -12,20 +12,14 @@ classifier's conditional accuracy and FD, and the mean distance between two samp
 label (near 0 when G ignores its noise) next to the same for held-out digits.
 """
 import argparse
-import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn as tnn
 import torch.nn.functional as TF
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
-
-from cgan import within_class_distance  # noqa: E402  (examples/cgan.py)
-from minigan.data import load_digits  # noqa: E402
-from minigan.eval import load_classifier, score_samples  # noqa: E402
+from minigan.data import load_digits
+from minigan.eval import load_classifier, score_samples, within_class_distance
 
 
 def leaky_mlp(sizes):
@@ -103,7 +97,8 @@ def main(argv=None):
     with torch.no_grad():
         samples = G(noise(1000), torch.tensor(y)).reshape(1000, 1, 8, 8).numpy()
     m = score_samples(load_classifier("digits"), samples, labels=y, real=test)
-    m.update(within_class_distance(samples, y, test, test_labels))
+    m["within_class_distance_samples"] = within_class_distance(samples, y)
+    m["within_class_distance_test_digits"] = within_class_distance(test, test_labels)
     print({k: round(m[k], 3) for k in ("accuracy", "classifier_fd", "within_class_distance_samples",
                                        "within_class_distance_test_digits")})
 

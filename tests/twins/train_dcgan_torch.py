@@ -16,7 +16,6 @@ networks and the step from here.
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -102,7 +101,6 @@ def train_step(G, D, opt_g, opt_d, real, z):
 
 
 def main(argv=None):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     from minigan.data import load_digits, load_fashion_mnist
     from minigan.eval import load_classifier, score_samples
     from minigan.utils import save_image

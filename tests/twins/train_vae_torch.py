@@ -14,8 +14,6 @@ and the importance-weighted log p(x) with K = 100, in nats per image.
 import argparse
 import json
 import math
-import os
-import sys
 import time
 
 import numpy as np
@@ -23,9 +21,7 @@ import torch
 import torch.nn as tnn
 import torch.nn.functional as TF
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-
-from minigan.data import load_digits  # noqa: E402
+from minigan.data import load_digits
 
 
 def binarize(x, rng):

@@ -10,17 +10,13 @@ Same data (the grid drawn from the same NumPy seed), same networks (ReLU MLPs), 
 same optimizer; the random numbers of init, z and eps are torch's.
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn as tnn
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-
-from minigan.data import grid, grid_modes, mode_metrics  # noqa: E402
+from minigan.data import grid, grid_modes, mode_metrics
 
 
 def mlp(n_in, n_out, hidden, depth):
