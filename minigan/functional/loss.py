@@ -175,7 +175,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             terms = terms * w
         loss = -sum(terms, class_dim)
         if reduction == "mean":
-            return sum(loss) / float(loss.data.size or 1)
+            return sum(loss) / float(loss.data.size)  # NaN for an empty batch, as torch
         return _reduce(loss, reduction, "cross_entropy")
     nll = nll_loss(logp, target_t, weight, ignore_index, reduction)
     if not label_smoothing:

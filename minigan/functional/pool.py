@@ -195,11 +195,13 @@ def pad(input, pad, mode="constant", value=None):
         if mode == "circular" and (a > size or b > size):
             raise RuntimeError(f"pad: circular padding {(a, b)} wraps around more than once at dim "
                                f"{d} of input of shape {_shape_str(x.shape)}")
+    # torch's reflection and replication pads are one op whose backward reads x (even when they pad
+    # by 0); its circular pad is slicing, whose backward reads nothing
+    reads_x = mode != "circular"
     for i, (a, b) in enumerate(pairs):
-        if a or b:
+        if a or b or reads_x:
             d = x.ndim - 1 - i
-            # torch's reflection and replication pad backward reads x; circular's is a slice sum
-            x = _take(x, _pad_index(mode, x.shape[d], a, b), d, grad_reads_input=mode != "circular")
+            x = _take(x, _pad_index(mode, x.shape[d], a, b), d, grad_reads_input=reads_x)
     return x
 
 
