@@ -22,6 +22,9 @@ What is compared, for outputs y = f(x_1, ..., x_n) and random u, v:
 
 The second line differentiates the backward pass itself, with respect to the inputs
 and to the incoming gradient u: exactly what a gradient penalty (WGAN-GP, R1) does.
+There a missing gradient counts as zeros; ``check_double_backward`` is the strict
+form: which second derivatives exist (None, or a tensor of zeros) and which leaves
+get a ``.grad`` must be torch's too (``tests/test_double_backward.py``).
 
 For a family of ops, describe each once as an ``OpSpec`` (its minigan and torch
 forms and a strategy drawing ``Case``s) and let ``op_property_tests`` write the

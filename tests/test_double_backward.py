@@ -138,7 +138,7 @@ OTHER_OPS = [
 OPS = test_ops.OPS + test_pool.OPS + test_norm.OPS + OTHER_OPS
 
 test_second_derivatives_and_grads_match_torch_zeros_included, test_many_more_second_derivatives_match_torch = \
-    op_property_tests(OPS, examples=4, slow_examples=100, check=check_double_backward)
+    op_property_tests(OPS, examples=8, slow_examples=100, check=check_double_backward)
 
 
 # ---------------------------------------------------------------- the penalty, end to end
