@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
+from ..creation import zeros_like
 from .shape import sum_to
 
 
@@ -105,7 +106,7 @@ class PowScalar(Function):
         (x,) = self.inputs
         p = self.exponent
         if p == 0:  # x^0 is constant: a zero gradient that depends on nothing, as torch's
-            return Tensor(backend.get_array_module(x.data).zeros_like(x.data))
+            return zeros_like(x)
         return gy * (p * x ** (p - 1))  # p = 1 too: x^0 keeps x in the graph (zero curvature)
 
 
@@ -184,7 +185,7 @@ class Sign(Function):
         return backend.get_array_module(x).sign(x)
 
     def backward(self, gy):
-        return Tensor(backend.get_array_module(gy.data).zeros(self.inputs[0].shape, dtype=gy.dtype))
+        return zeros_like(gy)
 
 
 class Clamp(Function):

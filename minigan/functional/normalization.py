@@ -68,7 +68,7 @@ def _accumulator(dtype):
 def _empty_batch(x, weight, bias):
     """torch's answer for an input with no values (N = 0): a copy of it, times weight[0] plus
     bias[0], so that weight and bias still receive their (zero) gradients. No statistics are
-    taken, and running ones stay as they are."""
+    taken."""
     y = x.clone()
     if weight is not None:
         y = y * weight[0]
@@ -260,7 +260,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training and x.ndim and x.shape[0] * int(np.prod(x.shape[2:])) == 1:  # torch's check, first
         raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
                          f"got input size {_shape_str(x.shape)}")
-    if x.numel() == 0:
+    if x.numel() == 0:  # nothing to normalize; the running statistics stay as they are
         return _empty_batch(x, weight, bias)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {_shape_str(x.shape)}")

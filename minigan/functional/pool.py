@@ -11,12 +11,13 @@ adjoint move, and the adjoint of the adjoint is the op again:
 
 Because the backward of each is a Function whose own backward is the forward
 op, second derivatives (gradient penalties) come out right. Where torch's backward
-reads the input (``avg_pool2d_backward(grad, self)``, reflect and replicate
-padding, max pooling), the adjoint takes x as a second input of zero derivative,
-so a penalty differentiating it w.r.t. x gets torch's zeros, not None. The window ops loop
-over the kernel taps (k*k strided views), never over pixels; padding and
-resampling gather whole rows or columns along one axis (``Take``), and their
-adjoint adds the gathered gradients back (``TakeAdjoint``).
+reads the input (``avg_pool2d_backward(grad, self)``, max pooling, reflect and
+replicate padding), the adjoint takes x as a second input of zero derivative, so
+a penalty differentiating it w.r.t. x gets torch's zeros, not None.
+
+The window ops loop over the kernel taps (k*k strided views), never over pixels;
+padding and resampling gather whole rows or columns along one axis (``Take``),
+and their adjoint adds the gathered gradients back (``TakeAdjoint``).
 
 Index rules follow PyTorch exactly (its output-size formulas, its float32
 ``floor(dst * scale)`` for 'nearest', its half-pixel centers for 'bilinear'),
@@ -195,13 +196,15 @@ def pad(input, pad, mode="constant", value=None):
         if mode == "circular" and (a > size or b > size):
             raise RuntimeError(f"pad: circular padding {(a, b)} wraps around more than once at dim "
                                f"{d} of input of shape {_shape_str(x.shape)}")
-    # torch's reflection and replication pads are one op whose backward reads x (even when they pad
-    # by 0); its circular pad is slicing, whose backward reads nothing
+    # torch's reflection and replication pads are one op whose backward reads x, even when it pads
+    # nothing; its circular pad is slicing, whose backward reads nothing
     reads_x = mode != "circular"
-    for i, (a, b) in enumerate(pairs):
-        if a or b or reads_x:
-            d = x.ndim - 1 - i
-            x = _take(x, _pad_index(mode, x.shape[d], a, b), d, grad_reads_input=reads_x)
+    padded = [(i, a, b) for i, (a, b) in enumerate(pairs) if a or b]
+    if reads_x and not padded:
+        padded = [(0, 0, 0)]
+    for i, a, b in padded:
+        d = x.ndim - 1 - i
+        x = _take(x, _pad_index(mode, x.shape[d], a, b), d, grad_reads_input=reads_x)
     return x
 
 
