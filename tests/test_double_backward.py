@@ -98,7 +98,7 @@ def lerp_case(draw):
 
 @st.composite
 def dropout_case(draw):
-    # the kept units are random (minigan's and torch's streams differ): p = 0, p = 1 and eval are not
+    # which units are kept is random (minigan's and torch's streams differ), except at p = 0, p = 1, in eval
     p, training = draw(st.sampled_from([(0.0, True), (1.0, True), (0.5, False)]))
     return Case((draw(arrays(shapes())),), {"p": p, "training": training})
 
@@ -210,6 +210,24 @@ def test_grad_of_a_penalty_through_a_piecewise_linear_op_is_zeros_not_an_error(o
     (tgg,) = torch.autograd.grad((tg * tg).sum(), tx)
     assert_close(gg, tgg)
     np.testing.assert_array_equal(gg.numpy(), 0.0)
+
+
+@pytest.mark.parametrize("op", ["pad_constant", "pad_circular", "interpolate_nearest", "interpolate_bilinear",
+                                "pixel_shuffle", "reshape"])
+def test_grad_of_a_penalty_through_a_linear_op_that_reads_no_input_is_refused_as_in_torch(op):
+    # their backward is the adjoint move alone: the gradient of <g, g> depends on nothing that requires grad
+    call = {"pad_constant": lambda F, x: F.pad(x, (1, 1, 1, 1)),
+            "pad_circular": lambda F, x: F.pad(x, (1, 1, 1, 1), mode="circular"),
+            "interpolate_nearest": lambda F, x: F.interpolate(x, scale_factor=2),
+            "interpolate_bilinear": lambda F, x: F.interpolate(x, scale_factor=1.5, mode="bilinear"),
+            "pixel_shuffle": lambda F, x: F.pixel_shuffle(x, 2), "reshape": lambda F, x: x.reshape(1, -1)}[op]
+    data = np.random.default_rng(1).standard_normal((1, 4, 4, 4))
+    for module, tensor, grad in ((F, mg.tensor, mg.grad), (TF, torch.tensor, torch.autograd.grad)):
+        x = tensor(data, requires_grad=True)
+        y = call(module, x)
+        (g,) = grad(y, x, tensor(np.ones(y.shape)), create_graph=True)
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            grad((g * g).sum(), x)
 
 
 # ---------------------------------------------------------------- empty batches
