@@ -3,9 +3,10 @@
 Second derivatives (the gradient penalties of WGAN-GP and R1) must stay exact
 through a kernel, so each backward is itself differentiable:
 
-    BiasLeakyReLU      x, b  ->  y           backward: BiasLeakyReLUGrad(gy), and its sum for b
-    BiasLeakyReLUGrad  gy    ->  gx          backward: BiasLeakyReLUGrad(ggx): the op is linear in gy,
-                                             and its slope mask is constant in x (zero curvature a.e.)
+    BiasLeakyReLU      x, b  ->  y           backward: BiasLeakyReLUGrad(gy, x, b), and its sum for b
+    BiasLeakyReLUGrad  gy, x, b -> gx        backward: BiasLeakyReLUGrad(ggx, x, b) for gy (the op is
+                                             linear in gy), zeros for x and b (its slope mask is
+                                             constant in them: zero curvature a.e.), as torch's
     Normalize          x, scale, shift -> y  backward: the fused kernel when no graph is recorded;
                                              while one is (create_graph=True), the same closed form
                                              in Tensor ops, which the engine differentiates again
@@ -17,6 +18,7 @@ convolutions need nothing here: their three Functions (``minigan.functional.conv
 already differentiate into each other, and each forward dispatches to its kernel.
 """
 from minigan.autograd import Function, Tensor, is_grad_enabled
+from minigan.creation import zeros_like
 
 from . import bias_act, norm
 
@@ -34,27 +36,25 @@ class BiasLeakyReLU(Function):
         return bias_act.bias_leaky_relu(x, bias, self.slope, self.gain)
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        bias = self.inputs[1].data if len(self.inputs) > 1 else None
-        gx = BiasLeakyReLUGrad(self.slope, self.gain, x, bias)(gy)
-        if bias is None:
+        gx = BiasLeakyReLUGrad(self.slope, self.gain)(gy, *self.inputs)
+        if len(self.inputs) == 1:
             return gx
-        gb = gx.sum((0,) + tuple(range(2, x.ndim))) if self.needs_input_grad[1] else None
+        gb = gx.sum((0,) + tuple(range(2, gx.ndim))) if self.needs_input_grad[1] else None
         return gx, gb
 
 
 class BiasLeakyReLUGrad(Function):
-    """gx = gain * gy * slope(x + b): linear in gy, with x and b held as constants."""
+    """gx = gain * gy * slope(x + b): linear in gy, of zero derivative in x and b."""
 
-    def __init__(self, negative_slope, gain, x, bias):
+    def __init__(self, negative_slope, gain):
         self.slope, self.gain = negative_slope, gain
-        self.saved_x, self.saved_bias = x, bias
 
-    def forward(self, gy):
-        return bias_act.bias_leaky_relu_grad(gy, self.saved_x, self.saved_bias, self.slope, self.gain)
+    def forward(self, gy, x, bias=None):
+        return bias_act.bias_leaky_relu_grad(gy, x, bias, self.slope, self.gain)
 
     def backward(self, ggx):
-        return BiasLeakyReLUGrad(self.slope, self.gain, self.saved_x, self.saved_bias)(ggx)
+        ggy = BiasLeakyReLUGrad(self.slope, self.gain)(ggx, *self.inputs[1:])
+        return (ggy,) + tuple(zeros_like(t) for t in self.inputs[1:])
 
 
 # ---------------------------------------------------------------- instance norm and AdaIN

@@ -22,6 +22,9 @@ What is compared, for outputs y = f(x_1, ..., x_n) and random u, v:
 
 The second line differentiates the backward pass itself, with respect to the inputs
 and to the incoming gradient u: exactly what a gradient penalty (WGAN-GP, R1) does.
+There a missing gradient counts as zeros; ``check_double_backward`` is the strict
+form: which second derivatives exist (None, or a tensor of zeros) and which leaves
+get a ``.grad`` must be torch's too (``tests/test_double_backward.py``).
 
 For a family of ops, describe each once as an ``OpSpec`` (its minigan and torch
 forms and a strategy drawing ``Case``s) and let ``op_property_tests`` write the
@@ -45,7 +48,8 @@ from .autograd import Tensor, grad as mg_grad
 from .backend import to_numpy
 
 __all__ = ["shapes", "broadcastable_shapes", "mutually_broadcastable_shapes", "floats", "arrays",
-           "reductions", "dims", "to_torch", "to_numpy", "assert_close", "check_op", "Case", "OpSpec",
+           "reductions", "dims", "to_torch", "to_numpy", "assert_close", "check_op", "check_double_backward",
+           "Case", "OpSpec",
            "check_case", "op_property_tests"]
 
 
@@ -245,6 +249,85 @@ def _torch_vjp(pairs, inputs, create_graph):
                                     retain_graph=True, create_graph=create_graph, allow_unused=True))
 
 
+def check_double_backward(mg_fn, torch_fn, *arrays, gradgrad=True, rtol=1e-7, atol=1e-10, seed=0,
+                          name=None):
+    """Differentiate the backward pass of ``mg_fn`` as a gradient penalty does, and compare with
+    torch which gradients exist as well as their values.
+
+    For outputs y = f(x_1, ..., x_n), random u and v, with create_graph=True:
+
+        g_i = d<y, u>/dx_i          s = sum_i <g_i, v_i>
+
+    then ``grad(s, (x, u), allow_unused=True)`` and, after ``s.backward()``, every
+    leaf's ``.grad``. Unlike ``check_op``, None is not zeros here: where torch
+    returns zeros (relu's second derivative: its backward reads x) minigan must
+    too, and a leaf gets a ``.grad`` exactly when torch's does. Where s depends on
+    no leaf, both refuse to differentiate it; that counts as None for every leaf
+    (torch sometimes records a graph that leads nowhere: batch norm in eval mode).
+    Runs twice: u a leaf, and u a constant (the ones a penalty seeds its gradient with).
+    """
+    name = name or getattr(mg_fn, "__name__", "op")
+    arrays = [np.asarray(a) for a in arrays]
+    wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    if not gradgrad or not wrt:
+        return
+    for u_is_leaf in (True, False):
+        rng = np.random.default_rng(seed)
+        xs = [Tensor(a.copy(), requires_grad=i in wrt) for i, a in enumerate(arrays)]
+        txs = [torch.tensor(a.copy(), requires_grad=i in wrt) for i, a in enumerate(arrays)]
+        ys, tys = _tuple(mg_fn(*xs)), _tuple(torch_fn(*txs))
+        outs = [k for k, ty in enumerate(tys) if _wants_grad(ty)]
+        if [k for k, y in enumerate(ys) if _wants_grad(y)] != outs:
+            raise AssertionError(f"{name}: outputs that require grad differ from torch's {outs}")
+        if not outs:
+            return
+        u_values = [rng.standard_normal(tys[k].shape) for k in outs]
+        us = [Tensor(u.copy(), requires_grad=u_is_leaf) for u in u_values]
+        tus = [torch.tensor(u.copy(), requires_grad=u_is_leaf) for u in u_values]
+        where = f"{name} (u {'a leaf' if u_is_leaf else 'a constant'})"
+
+        gs = mg_grad([ys[k] for k in outs], [xs[i] for i in wrt], us, create_graph=True, allow_unused=True)
+        tgs = torch.autograd.grad([tys[k] for k in outs], [txs[i] for i in wrt], tus, create_graph=True,
+                                  allow_unused=True)
+        for i, g, tg in zip(wrt, gs, tgs):
+            _assert_same_gradient(g, tg, rtol, atol, f"{where}: first derivative w.r.t. input {i}")
+
+        vs = [rng.standard_normal(arrays[i].shape) for i in wrt]
+        leaves = [xs[i] for i in wrt] + (us if u_is_leaf else [])
+        t_leaves = [txs[i] for i in wrt] + (tus if u_is_leaf else [])
+        labels = [f"input {i}" for i in wrt] + [f"grad_output {k}" for k in outs]
+        s = _dot([g for g in gs if g is not None], [v for g, v in zip(gs, vs) if g is not None], Tensor)
+        ts = _dot([g for g in tgs if g is not None], [v for g, v in zip(tgs, vs) if g is not None], torch.tensor)
+        ggs = mg_grad(s, leaves, retain_graph=True, allow_unused=True) if _wants_grad(s) else [None] * len(leaves)
+        tggs = (torch.autograd.grad(ts, t_leaves, retain_graph=True, allow_unused=True) if _wants_grad(ts)
+                else [None] * len(leaves))
+        for label, gg, tgg in zip(labels, ggs, tggs):
+            _assert_same_gradient(gg, tgg, rtol, atol, f"{where}: second derivative w.r.t. {label}")
+        if _wants_grad(s):
+            s.backward()
+        if _wants_grad(ts):
+            ts.backward()
+        for label, x, tx in zip(labels, leaves, t_leaves):
+            _assert_same_gradient(x.grad, tx.grad, rtol, atol, f"{where}: .grad of {label} after backward")
+
+
+def _dot(gs, vs, wrap):
+    """sum_i <g_i, v_i> as one scalar tensor (None for no terms)."""
+    s = None
+    for g, v in zip(gs, vs):
+        term = (g * wrap(v)).sum()
+        s = term if s is None else s + term
+    return s
+
+
+def _assert_same_gradient(g, tg, rtol, atol, name):
+    """Both None, or both tensors (zeros included) of equal values."""
+    if (g is None) != (tg is None):
+        raise AssertionError(f"{name}: minigan gives {'None' if g is None else 'a tensor'}, "
+                             f"torch {'None' if tg is None else 'a tensor'}")
+    assert_close(g, tg, rtol, atol, name)
+
+
 # ---------------------------------------------------------------- a family of ops, written once
 
 
@@ -274,8 +357,9 @@ class OpSpec:
     gradgrad: bool = True
 
 
-def check_case(op, data):
-    """Draw a ``Case`` and a seed from hypothesis' ``data``; compare ``op`` with torch."""
+def check_case(op, data, check=check_op):
+    """Draw a ``Case`` and a seed from hypothesis' ``data``; compare ``op`` with torch by ``check``
+    (``check_op``, or ``check_double_backward``)."""
     case = data.draw(op.case, label="case")
     seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
     keywords = isinstance(case.arrays, dict)
@@ -288,13 +372,14 @@ def check_case(op, data):
             return fn(**dict(zip(names, xs)), **params) if keywords else fn(*xs, **params)
         return call
 
-    check_op(bind(op.mg, Tensor), bind(op.torch, torch.tensor), *values, rtol=op.rtol, atol=op.atol,
-             seed=seed, name=op.name, gradgrad=op.gradgrad and case.gradgrad)
+    check(bind(op.mg, Tensor), bind(op.torch, torch.tensor), *values, rtol=op.rtol, atol=op.atol,
+          seed=seed, name=op.name, gradgrad=op.gradgrad and case.gradgrad)
 
 
-def op_property_tests(ops, examples=25, slow_examples=300):
+def op_property_tests(ops, examples=25, slow_examples=300, check=check_op):
     """Two pytest tests over ``ops``: ``examples`` cases per op, and ``slow_examples``
-    marked ``slow``. Assign them to ``test_*`` names in a test module::
+    marked ``slow``, each case compared with torch by ``check``. Assign them to
+    ``test_*`` names in a test module::
 
         test_matches_torch, test_matches_torch_on_many_more = op_property_tests(OPS)
     """
@@ -308,7 +393,7 @@ def op_property_tests(ops, examples=25, slow_examples=300):
         @settings(max_examples=n, deadline=None, suppress_health_check=health)
         @given(data=st.data())
         def test(op, data):
-            check_case(op, data)
+            check_case(op, data, check)
         return test
 
     return make(examples), pytest.mark.slow(make(slow_examples))

@@ -405,6 +405,29 @@ def test_a_critic_gradient_penalty_through_every_kernel_matches_numpy():
     assert_kernels_match(critic, [x, w1, b1, w2, s, t])
 
 
+@pytest.mark.skipif(not INTERPRETER, reason="compares NumPy arrays with torch: under the interpreter")
+def test_second_derivatives_through_the_kernels_are_torchs_zeros_included():
+    """What a penalty gets through a kernel's backward, torch's: zeros where torch's are zeros
+    (leaky ReLU's d2/dx), None where torch's are None (tests/test_double_backward.py, kernels off)."""
+    import torch
+    import torch.nn.functional as TF
+    from minigan.testing import check_double_backward
+    x, b, w, s, t = _arrays(2, np.float64, (2, 3, 5, 4), (3,), (4, 3, 3, 3), (2, 3), (2, 3))
+    shape = (1, -1, 1, 1)
+    with kernels(True):
+        check_double_backward(lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2), x)
+        check_double_backward(lambda x, b: fused_leaky_relu(x, b, 0.2, 1.5),
+                              lambda x, b: TF.leaky_relu(x + b.reshape(shape), 0.2) * 1.5, x, b)
+        check_double_backward(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1),
+                              x, w, rtol=1e-9, atol=1e-11)
+        check_double_backward(lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+                              lambda x, w, b: TF.instance_norm(x, weight=w, bias=b), x, b, b + 1,
+                              rtol=1e-6, atol=1e-9)
+        check_double_backward(lambda x, s, t: F.adain(x, s, t),
+                              lambda x, s, t: TF.instance_norm(x) * s[..., None, None] + t[..., None, None],
+                              x, s, t, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(INTERPRETER, reason="streams exist on the GPU only")
 def test_kernels_run_on_cupys_current_stream():

@@ -1,14 +1,18 @@
-"""Activations: relu, leaky_relu, tanh, sigmoid, softplus, softmax, log_softmax.
+"""Activations: relu, leaky_relu, hardtanh, tanh, sigmoid, softplus, softmax, log_softmax.
 
-The piecewise-linear ones multiply the incoming gradient by a constant mask
-(their second derivative is zero almost everywhere, and exactly that comes out
-when the mask is treated as a constant). tanh and sigmoid reuse their output:
-tanh' = 1 - y^2, sigmoid' = y (1 - y).
+The piecewise-linear ones multiply the incoming gradient by the slope of each
+piece, a mask read off x. Their gradient is a Function of its own (``ReLUGrad``,
+as Chainer's ``_LeakyReLUGrad``) with inputs gy *and* x: linear in gy, and of
+zero derivative in x (the second derivative is zero almost everywhere). So a
+gradient penalty differentiating it w.r.t. x gets zeros, as from torch, whose
+``threshold_backward(grad, self)`` reads x too, not a gradient cut from x.
+tanh and sigmoid reuse their output: tanh' = 1 - y^2, sigmoid' = y (1 - y).
 """
 import math
 
 from .. import backend
-from ..autograd import Function, Tensor, is_grad_enabled
+from ..autograd import Function, Tensor
+from ..creation import zeros_like
 from .elementwise import Where
 from .reduce import logsumexp, sum
 
@@ -33,13 +37,21 @@ class ReLU(Function):
         return y.reshape(shape)
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        if is_grad_enabled():  # the mask is a constant of the graph being recorded
-            return gy * Tensor((x > 0).astype(x.dtype))
-        xp, g, x = backend.get_array_module(x), _batched(gy.data), _batched(x)
+        return ReLUGrad()(gy, self.inputs[0])
+
+
+class ReLUGrad(Function):
+    """gx = gy where x > 0, else 0: linear in gy, zero derivative in x."""
+
+    def forward(self, gy, x):
+        xp, g, x = backend.get_array_module(x), _batched(gy), _batched(x)
         gx = xp.empty_like(g)
         backend.over_batch(len(x), lambda a, b: xp.multiply(g[a:b], x[a:b] > 0, out=gx[a:b]), xp, x.size)
-        return Tensor(gx.reshape(gy.shape))
+        return gx.reshape(gy.shape)
+
+    def backward(self, ggx):
+        x = self.inputs[1]
+        return ReLUGrad()(ggx, x), zeros_like(x)
 
 
 class LeakyReLU(Function):
@@ -60,15 +72,18 @@ class LeakyReLU(Function):
         return y.reshape(shape)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        return LeakyReLUGrad(self.slope)(gy, self.inputs[0])
+
+
+class LeakyReLUGrad(Function):
+    """gx = gy where x > 0, else a gy: linear in gy, zero derivative in x."""
+
+    def __init__(self, negative_slope):
+        self.slope = negative_slope
+
+    def forward(self, gy, x):
+        xp, g, x = backend.get_array_module(x), _batched(gy), _batched(x)
         slope = x.dtype.type(self.slope)
-        if is_grad_enabled():
-            # the slope of each piece, (x > 0) (1 - a) + a, as a constant of the graph
-            mask = (x > 0).astype(x.dtype)
-            mask *= 1 - slope
-            mask += slope
-            return gy * Tensor(mask)
-        xp, g, x = backend.get_array_module(x), _batched(gy.data), _batched(x)
         gx = xp.empty_like(g)
 
         def work(a, b):  # a gy, then gy itself where x > 0
@@ -76,7 +91,41 @@ class LeakyReLU(Function):
             xp.copyto(gx[a:b], g[a:b], where=x[a:b] > 0)
 
         backend.over_batch(len(x), work, xp, x.size)
-        return Tensor(gx.reshape(gy.shape))
+        return gx.reshape(gy.shape)
+
+    def backward(self, ggx):
+        x = self.inputs[1]
+        return LeakyReLUGrad(self.slope)(ggx, x), zeros_like(x)
+
+
+class Hardtanh(Function):
+    """clamp(x, min_val, max_val), whose gradient passes strictly inside the bounds (torch's
+    hardtanh_backward; clamp's passes at the bounds too)."""
+
+    def __init__(self, min_val, max_val):
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.clip(x, x.dtype.type(self.min_val), x.dtype.type(self.max_val))
+
+    def backward(self, gy):
+        return HardtanhGrad(self.min_val, self.max_val)(gy, self.inputs[0])
+
+
+class HardtanhGrad(Function):
+    """gx = gy where min_val < x < max_val, else 0: linear in gy, zero derivative in x."""
+
+    def __init__(self, min_val, max_val):
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, gy, x):
+        inside = (x > self.min_val) & (x < self.max_val)
+        return gy * inside.astype(gy.dtype)
+
+    def backward(self, ggx):
+        x = self.inputs[1]
+        return HardtanhGrad(self.min_val, self.max_val)(ggx, x), zeros_like(x)
 
 
 class Tanh(Function):
@@ -199,8 +248,9 @@ def silu(input):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0):
-    from .elementwise import clamp
-    return clamp(input, min_val, max_val)
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must not be greater than max_val {max_val}")
+    return Hardtanh(min_val, max_val)(input)
 
 
 __all__ = ["relu", "leaky_relu", "fused_leaky_relu", "tanh", "sigmoid", "softplus", "logsigmoid",

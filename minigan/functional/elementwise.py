@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Cast, Copy, Function, Tensor, ToDevice  # noqa: F401 (the engine's own, re-exported)
+from ..creation import zeros_like
 from .shape import sum_to
 
 
@@ -104,9 +105,9 @@ class PowScalar(Function):
     def backward(self, gy):
         (x,) = self.inputs
         p = self.exponent
-        if p == 0:
-            return gy * 0.0
-        return gy * (p * x ** (p - 1)) if p != 1 else gy
+        if p == 0:  # x^0 is constant: a zero gradient that depends on nothing, as torch's
+            return zeros_like(x)
+        return gy * (p * x ** (p - 1))  # p = 1 too: x^0 keeps x in the graph (zero curvature)
 
 
 class Neg(Function):
@@ -174,8 +175,17 @@ class Abs(Function):
         return backend.get_array_module(x).abs(x)
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        return gy * Tensor(backend.get_array_module(x).sign(x))  # 0 at the kink, as torch
+        return gy * sign(self.inputs[0])  # 0 at the kink, as torch
+
+
+class Sign(Function):
+    """-1, 0 or 1; differentiable with derivative zero (so |x|'' is zeros, as in torch)."""
+
+    def forward(self, x):
+        return backend.get_array_module(x).sign(x)
+
+    def backward(self, gy):
+        return zeros_like(gy)
 
 
 class Clamp(Function):
@@ -305,7 +315,7 @@ def abs(x):
 
 
 def sign(x):
-    return Tensor(backend.get_array_module(x.data).sign(x.data))
+    return Sign()(x)
 
 
 def clamp(x, min=None, max=None):

@@ -11,8 +11,9 @@ from .. import backend
 from ..autograd import Function, Tensor
 from .activation import Softplus, log_softmax, sigmoid
 from .elementwise import abs, clamp, log, where, exp
+from .pool import Take
 from .reduce import mean, sum
-from .shape import getitem, permute, reshape
+from .shape import permute, reshape
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -139,7 +140,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         raise IndexError(f"nll_loss: target values must lie in [0, {C}), got "
                          f"{int(flat_t[keep].min())}..{int(flat_t[keep].max())}")
     safe_t = xp.where(keep, flat_t, 0)
-    logp = getitem(_class_last(input), (xp.arange(flat_t.size), safe_t))
+    # each row's target score; the gradient reads the scores, as torch's nll_loss_backward(grad,
+    # self, ...) does, so a penalty's second derivative w.r.t. them is zeros, not None
+    picked = xp.arange(flat_t.size) * C + safe_t
+    logp = Take(0, picked, grad_reads_input=True)(reshape(_class_last(input), (-1,)))
     w = keep.astype(input.dtype)
     if weight is not None:
         w = w * _as_tensor(weight, input).data[safe_t]
@@ -171,7 +175,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             terms = terms * w
         loss = -sum(terms, class_dim)
         if reduction == "mean":
-            return sum(loss) / float(loss.data.size or 1)
+            return sum(loss) / float(loss.data.size)  # NaN for an empty batch, as torch
         return _reduce(loss, reduction, "cross_entropy")
     nll = nll_loss(logp, target_t, weight, ignore_index, reduction)
     if not label_smoothing:

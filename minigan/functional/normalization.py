@@ -62,6 +62,18 @@ def _accumulator(dtype):
     return np.float32 if np.dtype(dtype).itemsize < 4 else dtype
 
 
+def _empty_batch(x, weight, bias):
+    """torch's answer for an input with no values (N = 0): a copy of it, times weight[0] plus
+    bias[0], so that weight and bias still receive their (zero) gradients. No statistics are
+    taken."""
+    y = x.clone()
+    if weight is not None:
+        y = y * weight[0]
+    if bias is not None:
+        y = y + bias[0]
+    return y
+
+
 def _update_running(stat, new, momentum):
     """stat <- (1 - momentum) stat + momentum new, in place and off the graph."""
     if stat is None:
@@ -242,6 +254,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     variance); in evaluation the running statistics are used instead.
     """
     x = input
+    if training and x.ndim and x.shape[0] * int(np.prod(x.shape[2:])) == 1:  # torch's check, first
+        raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
+                         f"got input size {_shape_str(x.shape)}")
+    if x.numel() == 0:  # nothing to normalize; the running statistics stay as they are
+        return _empty_batch(x, weight, bias)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {_shape_str(x.shape)}")
     c = x.shape[1]
@@ -251,9 +268,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shape = (1, c) + (1,) * (x.ndim - 2)
     if training:
         n = x.numel() // c
-        if n <= 1:
-            raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
-                             f"got input size {_shape_str(x.shape)}")
         axes = (0,) + tuple(range(2, x.ndim))
         node = BatchNormTraining(axes, eps, weight is not None, bias is not None,
                                  running=(running_mean, running_var, momentum))
@@ -282,7 +296,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     per-instance statistics; ``use_input_stats=False`` normalizes with them instead.
     """
     x = input
-    if x.ndim < 3 or (use_input_stats and int(np.prod(x.shape[2:])) <= 1):
+    if x.ndim < 3 or (use_input_stats and int(np.prod(x.shape[2:])) == 1):
         raise ValueError(f"instance_norm: Expected more than 1 spatial element when training, got "
                          f"input size {_shape_str(x.shape)}")
     c = x.shape[1]
@@ -290,6 +304,14 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                     ("running_var", running_var)):
         _check_channels(t, name, c, x, "instance_norm")
     shape = (1, c) + (1,) * (x.ndim - 2)
+    if x.numel() == 0:
+        if use_input_stats and x.shape[0] == 0 and running_mean is not None:
+            # torch's running statistics move to the mean over no instances: NaN
+            nan = backend.get_array_module(x.data).full(c, np.nan)
+            with no_grad():
+                _update_running(running_mean, nan, momentum)
+                _update_running(running_var, nan, momentum)
+        return _empty_batch(x, weight, bias)
     if use_input_stats and backend.kernels_enabled(*(t.data for t in (x, weight, bias) if t is not None)):
         from kernels.ops import instance_norm as fused  # one Triton kernel: kernels/norm.py
         y, mu, var = fused(x, weight, bias, eps)
@@ -353,7 +375,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                          f"input size {_shape_str(x.shape)} with num_groups={num_groups}")
     for name, t in (("weight", weight), ("bias", bias)):
         _check_channels(t, name, c, x, "group_norm")
-    grouped = reshape(x, (n, num_groups, -1))
+    grouped = reshape(x, (n, num_groups, c // num_groups * int(np.prod(x.shape[2:]))))
     _, centered, var = _moments(grouped, (2,))
     y = reshape(centered / sqrt(var + eps), x.shape)
     return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))

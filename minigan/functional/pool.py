@@ -10,10 +10,14 @@ adjoint move, and the adjoint of the adjoint is the op again:
     interpolate    y = W x         backward  W^T g
 
 Because the backward of each is a Function whose own backward is the forward
-op, second derivatives (gradient penalties) come out right. The window ops loop
-over the kernel taps (k*k strided views), never over pixels; padding and
-resampling gather whole rows or columns along one axis (``Take``), and their
-adjoint adds the gathered gradients back (``TakeAdjoint``).
+op, second derivatives (gradient penalties) come out right. Where torch's backward
+reads the input (``avg_pool2d_backward(grad, self)``, max pooling, reflect and
+replicate padding), the adjoint takes x as a second input of zero derivative, so
+a penalty differentiating it w.r.t. x gets torch's zeros, not None.
+
+The window ops loop over the kernel taps (k*k strided views), never over pixels;
+padding and resampling gather whole rows or columns along one axis (``Take``),
+and their adjoint adds the gathered gradients back (``TakeAdjoint``).
 
 Index rules follow PyTorch exactly (its output-size formulas, its float32
 ``floor(dst * scale)`` for 'nearest', its half-pixel centers for 'bilinear'),
@@ -26,7 +30,9 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, Tensor
 from ._args import pair as _pair, shape_str as _shape_str
+from ..creation import zeros_like
 from .elementwise import Where
+from .reduce import mean
 from .shape import broadcast_to, permute, reshape, unsqueeze
 
 __all__ = ["pad", "avg_pool2d", "max_pool2d", "adaptive_avg_pool2d", "interpolate", "upsample",
@@ -34,11 +40,16 @@ __all__ = ["pad", "avg_pool2d", "max_pool2d", "adaptive_avg_pool2d", "interpolat
 
 
 class Take(Function):
-    """y = x[..., index, ...] along ``axis``: whole slices gathered by a 1-D integer ``index``."""
+    """y = x[..., index, ...] along ``axis``: whole slices gathered by a 1-D integer ``index``.
 
-    def __init__(self, axis, index):
+    ``grad_reads_input``: the gradient is recorded as a function of x too (zero
+    derivative), as torch's is for reflect and replicate padding and nll_loss.
+    """
+
+    def __init__(self, axis, index, grad_reads_input=False):
         index = index if hasattr(index, "shape") else np.asarray(index)  # NumPy or CuPy
         self.axis, self.index = axis, index.astype(np.int64, copy=False)
+        self.grad_reads_input = grad_reads_input
 
     def forward(self, x):
         self.size = x.shape[self.axis]
@@ -46,12 +57,14 @@ class Take(Function):
         return xp.take(x, xp.asarray(self.index), axis=self.axis)
 
     def backward(self, gy):
-        return TakeAdjoint(self.axis, self.index, self.size)(gy)
+        x = self.inputs[:1] if self.grad_reads_input else ()
+        return TakeAdjoint(self.axis, self.index, self.size)(gy, *x)
 
 
 class TakeAdjoint(Function):
     """gx[j] = sum of gy[i] over the i with index[i] == j: the scatter-add adjoint of Take.
 
+    A second input x, if given, is only read for the graph: its derivative is zero.
     On NumPy, sorting the (short) index turns the scatter into one ``add.reduceat``
     over runs of equal indices, much faster than ``np.add.at``; CuPy has a fast
     atomic ``scatter_add``.
@@ -60,7 +73,7 @@ class TakeAdjoint(Function):
     def __init__(self, axis, index, size):
         self.axis, self.index, self.size = axis, index, size
 
-    def forward(self, gy):
+    def forward(self, gy, x=None):
         xp = backend.get_array_module(gy)
         shape = gy.shape[:self.axis] + (self.size,) + gy.shape[self.axis + 1:]
         gx = xp.zeros(shape, dtype=gy.dtype)
@@ -79,11 +92,12 @@ class TakeAdjoint(Function):
         return gx
 
     def backward(self, ggx):
-        return Take(self.axis, self.index)(ggx)
+        ggy = Take(self.axis, self.index)(ggx)
+        return (ggy, zeros_like(self.inputs[1])) if len(self.inputs) == 2 else ggy
 
 
-def _take(x, index, axis):
-    return Take(axis, index)(x)
+def _take(x, index, axis, grad_reads_input=False):
+    return Take(axis, index, grad_reads_input)(x)
 
 
 # ================================================================ pad
@@ -169,10 +183,15 @@ def pad(input, pad, mode="constant", value=None):
         if mode == "circular" and (a > size or b > size):
             raise RuntimeError(f"pad: circular padding {(a, b)} wraps around more than once at dim "
                                f"{d} of input of shape {_shape_str(x.shape)}")
-    for i, (a, b) in enumerate(pairs):
-        if a or b:
-            d = x.ndim - 1 - i
-            x = _take(x, _pad_index(mode, x.shape[d], a, b), d)
+    # torch's reflection and replication pads are one op whose backward reads x, even when it pads
+    # nothing; its circular pad is slicing, whose backward reads nothing
+    reads_x = mode != "circular"
+    padded = [(i, a, b) for i, (a, b) in enumerate(pairs) if a or b]
+    if reads_x and not padded:
+        padded = [(0, 0, 0)]
+    for i, a, b in padded:
+        d = x.ndim - 1 - i
+        x = _take(x, _pad_index(mode, x.shape[d], a, b), d, grad_reads_input=reads_x)
     return x
 
 
@@ -278,16 +297,16 @@ class AvgPool2d(Function):
         return (y * self.inv).astype(x.dtype, copy=False)
 
     def backward(self, gy):
-        return AvgPool2dGrad(self.win, self.inv)(gy)
+        return AvgPool2dGrad(self.win, self.inv)(gy, self.inputs[0])
 
 
 class AvgPool2dGrad(Function):
-    """gx = A^T g: each output's gradient, divided, spread back over its window."""
+    """gx = A^T g: each output's gradient, divided, spread back over its window (x: only for the graph)."""
 
     def __init__(self, win, inv):
         self.win, self.inv = win, inv
 
-    def forward(self, gy):
+    def forward(self, gy, x):
         win = self.win
         xp = backend.get_array_module(gy)
         g = gy * self.inv
@@ -304,7 +323,7 @@ class AvgPool2dGrad(Function):
         return xp.ascontiguousarray(buf[..., ph:ph + H, pw:pw + W])
 
     def backward(self, ggx):
-        return AvgPool2d(self.win, self.inv)(ggx)
+        return AvgPool2d(self.win, self.inv)(ggx), zeros_like(self.inputs[1])
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -342,9 +361,10 @@ def adaptive_avg_pool2d(input, output_size):
     oh, ow = (H if size[0] is None else int(size[0])), (W if size[1] is None else int(size[1]))
     if oh <= 0 or ow <= 0:
         raise RuntimeError(f"adaptive_avg_pool2d: output_size must be positive, got {output_size}")
+    if (oh, ow) == (1, 1):  # torch's global pooling is the mean (its gradient reads no x)
+        return mean(input, (-2, -1), keepdim=True)
     if H % oh == 0 and W % ow == 0:
         return avg_pool2d(input, (H // oh, W // ow))
-    from .linalg import matmul
     xp = backend.get_array_module(input.data)
 
     def averaging(n, o):
@@ -352,9 +372,35 @@ def adaptive_avg_pool2d(input, output_size):
         for i in range(o):  # a loop over output cells of one axis, not over pixels
             a, b = (i * n) // o, -((-(i + 1) * n) // o)
             m[i, a:b] = 1.0 / (b - a)
-        return Tensor(xp.asarray(m.astype(input.dtype)))
+        return xp.asarray(m.astype(input.dtype))
 
-    return matmul(matmul(averaging(H, oh), input), averaging(W, ow).T)
+    return Averaging(averaging(H, oh), averaging(W, ow))(input)
+
+
+class Averaging(Function):
+    """y = P_h x P_w^T: row and column averaging matrices on the last two dims."""
+
+    def __init__(self, p_h, p_w):
+        self.p_h, self.p_w = p_h, p_w
+
+    def forward(self, x):
+        return self.p_h @ x @ self.p_w.T
+
+    def backward(self, gy):
+        return AveragingAdjoint(self.p_h, self.p_w)(gy, self.inputs[0])
+
+
+class AveragingAdjoint(Function):
+    """gx = P_h^T g P_w (x only for the graph, as torch's adaptive_avg_pool2d_backward reads it)."""
+
+    def __init__(self, p_h, p_w):
+        self.p_h, self.p_w = p_h, p_w
+
+    def forward(self, gy, x):
+        return self.p_h.T @ gy @ self.p_w
+
+    def backward(self, ggx):
+        return Averaging(self.p_h, self.p_w)(ggx), zeros_like(self.inputs[1])
 
 
 # ================================================================ max pooling
@@ -375,16 +421,17 @@ class WindowGather(Function):
         return y
 
     def backward(self, gy):
-        return WindowScatter(self.win, self.tap)(gy)
+        return WindowScatter(self.win, self.tap)(gy, self.inputs[0])
 
 
 class WindowScatter(Function):
-    """gx: each output's gradient added at its window's chosen tap (the adjoint of WindowGather)."""
+    """gx: each output's gradient added at its window's chosen tap (the adjoint of WindowGather;
+    x only for the graph)."""
 
     def __init__(self, win, tap):
         self.win, self.tap = win, tap
 
-    def forward(self, gy):
+    def forward(self, gy, x):
         xp = backend.get_array_module(gy)
         buf = xp.zeros(gy.shape[:-2] + self.win.padded, dtype=gy.dtype)
         for t, (_, _, view) in enumerate(self.win.taps()):
@@ -393,7 +440,7 @@ class WindowScatter(Function):
         return xp.ascontiguousarray(buf[..., ph:ph + H, pw:pw + W])
 
     def backward(self, ggx):
-        return WindowGather(self.win, self.tap)(ggx)
+        return WindowGather(self.win, self.tap)(ggx), zeros_like(self.inputs[1])
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
