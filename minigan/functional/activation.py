@@ -127,7 +127,7 @@ def relu(input, inplace=False):
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     if backend.kernels_enabled(input.data):  # one Triton pass: kernels/bias_act.py
-        from kernels.ops import BiasLeakyReLU
+        from minigan.kernels.ops import BiasLeakyReLU
         return BiasLeakyReLU(negative_slope, 1.0)(input)
     return LeakyReLU(negative_slope)(input)
 
@@ -144,7 +144,7 @@ def fused_leaky_relu(input, bias=None, negative_slope=0.2, scale=2 ** 0.5):
         raise RuntimeError(f"fused_leaky_relu: bias of shape {tuple(bias.shape)} must have one value per "
                            f"channel (dim 1) of input of shape {tuple(input.shape)}")
     if backend.kernels_enabled(input.data, None if bias is None else bias.data):
-        from kernels.ops import BiasLeakyReLU
+        from minigan.kernels.ops import BiasLeakyReLU
         return BiasLeakyReLU(negative_slope, scale)(input, *([] if bias is None else [bias]))
     if bias is not None:
         from .shape import reshape

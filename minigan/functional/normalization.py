@@ -113,7 +113,7 @@ class BatchNormTraining(Function):
         stats_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         self.saved_stats = None
         if backend.kernels_enabled(x, *affine):  # two Triton launches: kernels/batch_norm.py
-            from kernels import batch_norm as fused
+            from minigan.kernels import batch_norm as fused
             running = None
             if self.running is not None:
                 stats = [None if t is None else t.data for t in self.running[:2]]
@@ -223,7 +223,7 @@ class BatchNormTraining(Function):
 
     def _backward_kernels(self, gy):
         """The same backward in two Triton launches (kernels/batch_norm.py), from x and the statistics."""
-        from kernels.batch_norm import batch_norm_backward
+        from minigan.kernels.batch_norm import batch_norm_backward
         x = self.inputs[0].data
         weight = self.inputs[1].data if self.has_weight else None
         gx, g_weight, g_bias = batch_norm_backward(x, gy, weight, *self.saved_stats, self.eps)
@@ -294,7 +294,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         _check_channels(t, name, c, x, "instance_norm")
     shape = (1, c) + (1,) * (x.ndim - 2)
     if use_input_stats and backend.kernels_enabled(*(t.data for t in (x, weight, bias) if t is not None)):
-        from kernels.ops import instance_norm as fused  # one Triton kernel: kernels/norm.py
+        from minigan.kernels.ops import instance_norm as fused  # one Triton kernel: kernels/norm.py
         y, mu, var = fused(x, weight, bias, eps)
         n = int(np.prod(x.shape[2:]))
         with no_grad():
@@ -390,7 +390,7 @@ def adain(x, style_scale, style_bias, eps=1e-5):
                                f"shape {_shape_str(x.shape)}, got {_shape_str(t.shape)}")
     _check_spatial(x, "adain", "x")
     if backend.kernels_enabled(x.data, style_scale.data, style_bias.data):
-        from kernels.ops import adain as fused  # one Triton kernel: kernels/norm.py
+        from minigan.kernels.ops import adain as fused  # one Triton kernel: kernels/norm.py
         return fused(x, style_scale, style_bias, eps)
     shape = (n, c) + (1,) * (x.ndim - 2)
     _, centered, var = _moments(x, tuple(range(2, x.ndim)))

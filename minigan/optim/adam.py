@@ -55,13 +55,13 @@ class Adam(Optimizer):
 
     def _update_group(self, params, group):
         """Each parameter's update, except that on the GPU the float32 ones take one
-        Triton launch for all (``kernels.optim.adam_update_many``), not one each."""
+        Triton launch for all (``minigan.kernels.optim.adam_update_many``), not one each."""
         batches = {}  # step -> the (p, grad, moments) the kernel updates together
         for t in params:
             p, grad, state = t.data, t.grad.data, self.state[t]
             moments = self._moments(p, state, group)
             if backend.kernels_enabled(p, grad):
-                from kernels import optim as fused
+                from minigan.kernels import optim as fused
                 if fused.fusable(p, grad, *moments) and fused.aligned(p, grad, *moments):
                     batches.setdefault(state["step"], []).append((p, grad) + moments)
                     continue
@@ -95,7 +95,7 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         exp_avg, exp_avg_sq, max_exp_avg_sq = moments
         if backend.kernels_enabled(p, grad):  # on the GPU: the lines below in one Triton pass
-            from kernels import optim as fused
+            from minigan.kernels import optim as fused
             if fused.fusable(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
                 fused.adam_update(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=lr, beta1=beta1,
                                   beta2=beta2, eps=eps, weight_decay=weight_decay,
