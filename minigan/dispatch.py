@@ -66,18 +66,22 @@ def kernel(op, *arrays):
 class KernelForward(Function):
     """A Function whose forward a kernel may run: ``kernel_op`` names its row in KERNELS.
 
-    The subclass writes ``forward`` on arrays, as any Function. Where the kernels run
-    on its inputs, this call's forward is ``kernel_forward(function, *arrays)``
-    instead: the kernel, given the Function's settings (see ``_conv2d`` below).
+    The subclass writes ``forward`` on arrays, as any Function, and nothing about
+    kernels. Where the kernels run on a call's inputs, that call's forward is the
+    kernel instead, handed the Function's settings by KERNEL_FORWARDS below.
     """
 
     kernel_op = None
 
     def __call__(self, *inputs):
         launcher = kernel(self.kernel_op, *(getattr(t, "data", t) for t in inputs))
-        if launcher is not None:
-            self.forward = functools.partial(KERNEL_FORWARDS[self.kernel_op], launcher, self)
-        return super().__call__(*inputs)
+        if launcher is None:
+            return super().__call__(*inputs)
+        self.forward = functools.partial(KERNEL_FORWARDS[self.kernel_op], launcher, self)
+        try:
+            return super().__call__(*inputs)
+        finally:
+            del self.forward  # a node in the graph holds no reference to itself
 
 
 # the convolution kernels take the Function's geometry and the size the array path works out

@@ -640,7 +640,8 @@ def cuda_toolchain():
 @pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
 @pytest.mark.parametrize("launch", [] if INTERPRETER else _recorded_launches())
 def test_kernel_compiles_for_sm90_within_shared_memory(cuda_toolchain, launch):
-    from minigan.kernels import bridge, sass
+    from benchmarks import sass
+    from minigan.kernels import bridge
     compiled = bridge.compile_for(launch, arch=90)
     assert compiled.asm.get("cubin"), "no cubin: ptxas did not run"
     assert compiled.metadata.shared <= SM90_SHARED_BYTES, (
@@ -730,7 +731,7 @@ def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain
     # no spills; the convolutions' K loops on wgmma (HGMMA) within a budget of instructions per step,
     # forward and dgrad copying 16 bytes at a time; the elementwise kernels 16 bytes wide, with no
     # subroutine calls (a 64-bit division per value compiled to one)
-    from minigan.kernels import sass
+    from benchmarks import sass
     for label, launch in sass.typical_launches():
         r = sass.report(launch)
         where = f"{r['kernel']} on {label}: {r}"

@@ -2,7 +2,9 @@
 
 The idea, step by step and nothing else, is ``conv_reference.py`` (read it
 first); this file computes the same products the way a CPU runs them fast, and
-is what ``F.conv2d`` and ``F.conv_transpose2d`` use. A convolution slides a (C/g, kh, kw) filter over the padded input. Gathering
+is what ``F.conv2d`` and ``F.conv_transpose2d`` use.
+
+A convolution slides a (C/g, kh, kw) filter over the padded input. Gathering
 every receptive field into a row (*im2col*) turns the whole layer into one
 matrix product per group::
 
