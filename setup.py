@@ -8,7 +8,9 @@ setup(
                 "generative image models, checked against PyTorch.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["minigan", "minigan.*", "kernels", "kernels.*"]),
+    # the repository's kernels/ installs as minigan.kernels (a top-level ``kernels`` is taken on PyPI)
+    packages=find_packages(include=["minigan", "minigan.*"]) + ["minigan.kernels"],
+    package_dir={"minigan.kernels": "kernels"},
     # the evaluation classifiers' weights, trained by `python -m minigan.eval.train_classifier`
     package_data={"minigan.eval": ["weights/*.safetensors"]},
     python_requires=">=3.10",

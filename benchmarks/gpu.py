@@ -42,7 +42,7 @@ from .timing import markdown_table
 
 
 class Clock:
-    """Median milliseconds of one call: CUDA events on the GPU (``kernels.benchmark.gpu_ms``),
+    """Median milliseconds of one call: CUDA events on the GPU (``benchmarks.kernels.gpu_ms``),
     the wall clock in a dry run."""
 
     def __init__(self, xp, repeats, warmup=2):
@@ -50,7 +50,7 @@ class Clock:
 
     def __call__(self, fn):
         if self.xp is not np:
-            from kernels.benchmark import gpu_ms
+            from .kernels import gpu_ms
             return gpu_ms(fn, self.repeats, self.warmup)
         for _ in range(self.warmup):
             fn()
@@ -78,7 +78,7 @@ def memory_bound(xp, clock, shape, copy_gbs):
     """Bias + leaky ReLU, instance norm, AdaIN and batch norm, forward and backward, and the NCHW -> NHWC
     copy, against torch eager; GB/s counts the bytes each must move at least (batch norm's
     kernels read the data twice: a second read shows as a lower share of the copy rate)."""
-    from kernels import batch_norm, bias_act, layout, norm
+    from minigan.kernels import batch_norm, bias_act, layout, norm
 
     rng = np.random.default_rng(0)
     n, c = shape[:2]
@@ -142,7 +142,7 @@ CONV_LAYERS = [
 
 def convolutions(xp, clock, layers):
     """conv2d forward, dgrad and wgrad per layer, and DCGAN's transposed convolution, against cuDNN."""
-    from kernels import conv
+    from minigan.kernels import conv
 
     rng = np.random.default_rng(0)
     rows = []
@@ -181,7 +181,7 @@ def training_step(device, clock, steps):
     frameworks' host time per step, what the full step's ratio comes down to
     where the layers are small.
     """
-    from kernels import bridge
+    from minigan.kernels import bridge
     rows = []
     for image_size, batch_size, width in steps:
         twins = Twins(image_size, batch_size, device=device, width=width)

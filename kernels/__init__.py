@@ -8,12 +8,14 @@
                   conv_transpose2d is the dgrad with a bias
     layout.py     the NCHW -> NHWC transpose the convolutions read their inputs from
     optim.py      Adam's update of a parameter and its moments in one pass (minigan.optim.Adam)
-    ops.py        the minigan Functions built on them (what minigan.functional dispatches to)
-    benchmark.py  times each kernel against the CuPy op and torch (GPU): the headers' numbers
-    sass.py       what each compiles to on sm_90, read without a GPU (registers, loop, HGMMA, 16-byte copies)
+    ops.py        the minigan Functions built on them (what minigan.dispatch hands the ops)
 
-minigan uses them on CuPy arrays unless ``MINIGAN_KERNELS=0``, and on NumPy arrays
-under Triton's interpreter (``TRITON_INTERPRET=1 MINIGAN_KERNELS=1``); see
-``minigan.backend.kernels_enabled``. Each kernel file opens with its tiling, the
-bytes and flops of a typical shape, and its measured times.
+This directory installs as ``minigan.kernels`` (setup.py's ``package_dir``), and
+imports only the engine (minigan.autograd, minigan.backend) and Triton. Which
+op runs which kernel is decided in one place, ``minigan/dispatch.py``: on CuPy
+arrays unless ``MINIGAN_KERNELS=0``, and on NumPy arrays under Triton's
+interpreter (``TRITON_INTERPRET=1 MINIGAN_KERNELS=1``). Each kernel file opens
+with its tiling, the bytes and flops of a typical shape, and its measured
+times; the tools that produce those numbers live in benchmarks/
+(``python -m benchmarks.kernels`` on a GPU, ``python -m benchmarks.sass`` without one).
 """

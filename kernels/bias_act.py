@@ -20,8 +20,8 @@ Typical shape: a StyleGAN2 synthesis layer, x (16, 512, 64, 64) float32 (33.6 M 
     forward   reads x and b, writes y:          268 MB,  0.10 GFLOP (add, compare, scale)
     backward  reads gy, x and b, writes gx:     403 MB,  0.10 GFLOP
     roofline on an H100 (3.35 TB/s): forward 0.08 ms, backward 0.12 ms
-    compiled for sm_90 (`python -m kernels.sass`): 1 x 1024 tiles, 4 warps, 16-byte loads and stores
-    measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
+    compiled for sm_90 (`python -m benchmarks.sass`): 1 x 1024 tiles, 4 warps, 16-byte loads and stores
+    measured: not yet (no GPU where this was written): `python -m benchmarks.kernels` prints them
 """
 import triton
 import triton.language as tl

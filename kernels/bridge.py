@@ -195,7 +195,7 @@ def _specialize(args, constexprs):
         elif isinstance(value, float):
             signature[name] = "fp32"
         else:
-            raise TypeError(f"kernels.bridge: cannot type launch argument {name}={value!r}")
+            raise TypeError(f"minigan.kernels.bridge: cannot type launch argument {name}={value!r}")
     return signature, constexprs, tuple(aligned)
 
 
@@ -228,7 +228,7 @@ def launch(kernel, grid, args, constexprs, num_warps=4, num_stages=None):
     for name, value in args.items():
         if hasattr(value, "shape"):
             if value.strides and min(value.strides) < 0:
-                raise ValueError(f"kernels.bridge: {kernel.fn.__name__}'s {name} has negative strides "
+                raise ValueError(f"minigan.kernels.bridge: {kernel.fn.__name__}'s {name} has negative strides "
                                  f"{value.strides}; pass it through nonnegative_strides() first")
             if first is None:
                 first = value

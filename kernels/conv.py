@@ -22,7 +22,7 @@ cost ~1,400 instructions per thread per K step of a 3x3 layer on sm_90; this
 loop is ~225.) The launchers hand the
 kernels the channel axis innermost in memory (the activations as NHWC, the
 filters with C, or for dgrad O, last; a copy when it is not, which
-``kernels.layout`` transposes at a copy's traffic), so each row's BLOCK_K
+``minigan.kernels.layout`` transposes at a copy's traffic), so each row's BLOCK_K
 channels are one contiguous run that loads as 16-byte pieces.
 
 Strided dgrad is decomposed by *stride phase* instead of inserting zeros: the
@@ -68,12 +68,12 @@ Typical shape: a 3x3 layer, x (16, 256, 32, 32) -> y (16, 256, 32, 32), stride 1
     dgrad    reads gy + W, writes gx:                          36 MB, 19.3 GFLOP
     wgrad    reads x + gy, writes gW (+ split-K partials):     36 MB, 19.3 GFLOP
     roofline on an H100 (~400 TFLOP/s dense TF32): ~0.05 ms each; compute-bound
-    compiled for sm_90 (`python -m kernels.sass`; x (64, 256, 16, 16), 3x3; Triton 3.6 and 3.9 alike):
+    compiled for sm_90 (`python -m benchmarks.sass`; x (64, 256, 16, 16), 3x3; Triton 3.6 and 3.9 alike):
         forward and dgrad: 128 x 128 x 32 tiles, 8 warps, 96 KB of shared memory, ~120 registers;
         their K loop is ~225 instructions per thread per step: 4 HGMMA (per warpgroup) and
         8 16-byte async copies. wgrad (128 x 128 x 32 tiles, 8 warps): 188-214 per step (3.6-3.9),
         and 188-295 for a 4x4 stride-2 layer (x (64, 128, 32, 32)); 16 of them 4-byte gathers of x
-    measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
+    measured: not yet (no GPU where this was written): `python -m benchmarks.kernels` prints them
 """
 import functools
 import math
@@ -279,7 +279,7 @@ def _inner(a, axis):
     along it, which they then do in coalesced 16-byte pieces; that is worth one
     pass over the operand (activations NCHW -> NHWC, filters with C or O last).
     A contiguous ``a`` is seen as (outer, a.shape[axis], inner) and transposed by
-    ``kernels.layout`` at a copy's traffic; another layout takes the array library's copy.
+    ``minigan.kernels.layout`` at a copy's traffic; another layout takes the array library's copy.
     """
     if a.size == 0 or a.shape[axis] == 1 or a.strides[axis] == a.itemsize:
         return a
@@ -433,7 +433,7 @@ def _weight_grad_blocks(dtype, og, cg):
     needs no wave of its own: 128 rows and/or columns wherever the channels fill
     them (8 warps when both do), which halves the index work per product against
     64 x 64 (sm_90, 4x4 stride 2: ~1.96 issue slots per tensor-core cycle at 64 x 64,
-    ~1.15 at 128 x 128; see ``python -m kernels.sass``).
+    ~1.15 at 128 x 128; see ``python -m benchmarks.sass``).
     """
     if dtype == np.float64:
         return _blocks(dtype, og, cg, 16)

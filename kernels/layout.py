@@ -2,7 +2,7 @@
 
 The conv kernels read their K dimension (channels) as contiguous runs, so their
 launchers hand them activations as NHWC memory and filters with C (or O) last
-(``kernels.conv._inner``). That is a transpose of a contiguous array seen as
+(``minigan.kernels.conv._inner``). That is a transpose of a contiguous array seen as
 (outer, C, S) into (outer, S, C): for activations outer = N and S = H*W.
 
 A transpose read and written one value per thread in the order of either array
@@ -17,7 +17,7 @@ The reference is what it replaces: ``xp.ascontiguousarray(a.transpose(0, 2, 1))`
 Typical shape: an activation x (64, 256, 32, 32) float32 (67 MB).
     reads x once and writes it once: 134 MB, no flops
     roofline on an H100 (3.35 TB/s): 0.04 ms
-    measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints it
+    measured: not yet (no GPU where this was written): `python -m benchmarks.kernels` prints it
 """
 import triton
 import triton.language as tl

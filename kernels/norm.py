@@ -33,7 +33,7 @@ Typical shape: a StyleGAN / CycleGAN feature map, x (16, 256, 64, 64) float32 (1
     forward   reads x once (S = 4096 fits one tile), writes y:  134 MB, 0.08 GFLOP
     backward  reads x and gy once, writes gx:                   201 MB, 0.13 GFLOP
     roofline on an H100 (3.35 TB/s): forward 0.04 ms, backward 0.06 ms
-    measured: not yet (no GPU where this was written): `python -m kernels.benchmark` prints them
+    measured: not yet (no GPU where this was written): `python -m benchmarks.kernels` prints them
 """
 import numpy as np
 import triton

@@ -1,5 +1,8 @@
 """conv2d and conv_transpose2d against torch, to second order; Conv2d and ConvTranspose2d modules.
 
+Both implementations: the fast layout that ``F.conv2d`` runs (functional/conv.py)
+and the reference written to be read (functional/conv_reference.py).
+
 Hypothesis draws the geometry (odd and non-square sizes, stride larger than the
 kernel, dilation, groups, batch 1, one channel, tuple and 'same'/'valid' padding,
 unbatched inputs, output_padding) and ``check_op`` compares, in float64, the
@@ -16,7 +19,7 @@ import torch.nn.functional as TF
 from hypothesis import given, settings, strategies as st
 
 import minigan as mg
-from minigan.functional import conv as C
+from minigan.functional import conv as C, conv_reference as R
 from minigan.testing import assert_close, check_op
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note on its own speed
@@ -89,9 +92,11 @@ def conv_transpose2d_cases(draw):
     return Case(_batched(draw, cin, hw), (cin, cout // groups) + kernel, bias, kwargs)
 
 
-OPS = {  # name: (minigan op, torch op, strategy of cases)
+OPS = {  # name: (minigan op, torch op, strategy of cases); the fast layout (F.conv2d's), then the reference
     "conv2d": (C.conv2d, TF.conv2d, conv2d_cases()),
     "conv_transpose2d": (C.conv_transpose2d, TF.conv_transpose2d, conv_transpose2d_cases()),
+    "conv2d_reference": (R.conv2d, TF.conv2d, conv2d_cases()),
+    "conv_transpose2d_reference": (R.conv_transpose2d, TF.conv_transpose2d, conv_transpose2d_cases()),
 }
 
 

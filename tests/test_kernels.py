@@ -58,7 +58,7 @@ def _launch_stand_in_arrays_on_the_host():
     is tested on its own below.)"""
     import fake_cupy
 
-    from kernels import batch_norm, bias_act, conv, bridge, layout, norm, optim
+    from minigan.kernels import batch_norm, bias_act, conv, bridge, layout, norm, optim
 
     def launch(kernel, grid, args, constexprs, **options):
         host = {k: v._array if isinstance(v, fake_cupy.ndarray) else v for k, v in args.items()}
@@ -186,9 +186,9 @@ test_leaky_relu_matches_numpy, test_leaky_relu_matches_numpy_long = leaky_relu_m
 
 @contextlib.contextmanager
 def _constants(module, on, **values):
-    """Inside, ``kernels.<module>``'s constants set to ``values`` (when ``on``): to force a
+    """Inside, ``minigan.kernels.<module>``'s constants set to ``values`` (when ``on``): to force a
     kernel's other paths (long rows in tiles, split statistics) onto small inputs."""
-    module = importlib.import_module(f"kernels.{module}")
+    module = importlib.import_module(f"minigan.kernels.{module}")
     saved = {name: getattr(module, name) for name in values}
     if on:
         for name, value in values.items():
@@ -334,7 +334,7 @@ def test_conv_kernels_big_tiles_match_numpy(monkeypatch, stride):
     # the 128 x 128 tiles (8 warps) that GPU-sized layers get, forced onto a small one (wgrad takes
     # them from 128 channels on); 136 and 144 channels leave the second tiles partly empty, and a
     # 4 x 4 stride-2 filter has 4 phases in dgrad
-    from kernels import conv
+    from minigan.kernels import conv
     monkeypatch.setattr(conv, "WAVE", 1)
     x, w = _arrays(3, np.float32, (2, 136, 9, 9), (144, 136, 3 + stride - 1, 3 + stride - 1))
     assert_kernels_match(lambda x, w: F.conv2d(x, w, stride=stride, padding=1), [x, w], second=False, tf32=True)
@@ -346,7 +346,7 @@ def test_conv_kernels_big_tiles_match_numpy(monkeypatch, stride):
 def test_dgrad_stride_phases_sharing_a_launch_match_numpy(stride, padding, size, launches):
     # a 4 x 4 filter: with stride 2 on an even size, both phases of a dim have as many pixels and
     # taps, and share one launch (DCGAN's layers); an odd size or stride 3 takes a launch a phase
-    from kernels import bridge
+    from minigan.kernels import bridge
     x, w, b = _arrays(5, np.float32, (2, 6) + size, (5, 6, 4, 4), (6,))
     with kernels(True), bridge.counting() as counts:
         F.conv2d(mg.tensor(x, device=DEVICE, requires_grad=True), mg.tensor(w, device=DEVICE),
@@ -363,7 +363,7 @@ def test_dgrad_stride_phases_sharing_a_launch_match_numpy(stride, padding, size,
                 dtype=st.sampled_from((np.float16, np.float32, np.float64)), seed=seeds)
 def move_axis_last_matches_numpy(outer, c, s, dtype, seed):
     # the NCHW -> NHWC copy the conv launchers make of their inputs: exact, at any sizes
-    from kernels import layout
+    from minigan.kernels import layout
     x = _arrays(seed, dtype, (outer, c, s))[0]
     got = backend.to_device(layout.move_axis_last(backend.to_device(x, DEVICE)), "cpu")
     assert got.flags.c_contiguous
@@ -483,7 +483,7 @@ test_adam_matches_numpy, test_adam_matches_numpy_long = adam_matches_numpy
 @values
 def test_adam_dispatches_to_the_kernel_for_float32_only(monkeypatch):
     # the float32 parameters of a step go to one launch; float64 and unaligned ones do not
-    from kernels import optim as fused
+    from minigan.kernels import optim as fused
     from minigan.optim import Adam
     calls = []
     monkeypatch.setattr(fused, "adam_update_many", lambda tensors, **k: calls.append([t[0].dtype for t in tensors]))
@@ -525,15 +525,15 @@ def test_kernels_are_on_for_cupy_unless_minigan_kernels_is_0(monkeypatch):
 
 @values
 def test_ops_dispatch_to_the_kernel_functions():
-    from kernels import bridge
-    from kernels.ops import BiasLeakyReLU, Normalize
+    from minigan.kernels import bridge
+    from minigan.kernels.ops import BatchNorm, BiasLeakyReLU, Normalize
     x = mg.tensor(_arrays(0, np.float32, (2, 3, 4, 5))[0], device=DEVICE, requires_grad=True)
     with kernels(True), bridge.counting() as launches:
         assert isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
         assert launches == {"bias_leaky_relu_kernel": 1}
         assert isinstance(F.instance_norm(x).creator, Normalize)
         y = F.batch_norm(x, mg.zeros(3, device=DEVICE), mg.ones(3, device=DEVICE), training=True)
-        assert y.creator.saved_stats is not None and y.creator.updated_running  # kernels/batch_norm.py
+        assert isinstance(y.creator, BatchNorm) and y.creator.updated_running  # one launch moved the running stats
     with kernels(False):
         assert not isinstance(F.leaky_relu(x, 0.2).creator, BiasLeakyReLU)
 
@@ -592,7 +592,7 @@ def _recorded_launches():
     float16 and float64 (the largest tiles, where shared memory could overflow);
     ``-m slow`` compiles the rest.
     """
-    from kernels import batch_norm, bias_act, bridge, conv, norm, optim
+    from minigan.kernels import batch_norm, bias_act, bridge, conv, norm, optim
     from minigan.functional.conv import Geometry
 
     recorded = []  # (launches, slow)
@@ -650,7 +650,7 @@ SM90_SHARED_BYTES = 232448  # the most shared memory one block may use on sm_90 
 @pytest.fixture(scope="module")
 def cuda_toolchain():
     """Skip, saying why, where Triton cannot compile for CUDA here (no ptxas, no NVIDIA backend)."""
-    from kernels import bias_act, bridge
+    from minigan.kernels import bias_act, bridge
     try:
         with bridge.recording() as launches:
             bias_act.bias_leaky_relu(np.zeros(5, np.float32), None, 0.2, 1.0)
@@ -663,7 +663,8 @@ def cuda_toolchain():
 @pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
 @pytest.mark.parametrize("launch", [] if INTERPRETER else _recorded_launches())
 def test_kernel_compiles_for_sm90_within_shared_memory(cuda_toolchain, launch):
-    from kernels import bridge, sass
+    from benchmarks import sass
+    from minigan.kernels import bridge
     compiled = bridge.compile_for(launch, arch=90)
     assert compiled.asm.get("cubin"), "no cubin: ptxas did not run"
     assert compiled.metadata.shared <= SM90_SHARED_BYTES, (
@@ -684,7 +685,7 @@ def test_recorded_launches_are_specialized_as_triton_would_launch_them():
     import torch
     from triton.backends.compiler import BaseBackend
 
-    from kernels import bridge
+    from minigan.kernels import bridge
     base = np.zeros(40, np.float32)
     args = dict(a=base, b=base[1:], c=base.astype(np.float64), h=base.astype(np.float16), i=base.astype(np.int32),
                 table=base.astype(np.int64), one=1, sixteen=48, odd=7, big=2**40, f=0.5)
@@ -709,7 +710,7 @@ def test_a_launch_switches_torchs_stream_only_where_it_is_not_cupys(monkeypatch)
     # and the driver: this runs without a GPU)
     import types
 
-    from kernels import bridge
+    from minigan.kernels import bridge
     cupy_stream = types.SimpleNamespace(ptr=0)
     fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(get_current_stream=lambda: cupy_stream))
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
@@ -753,7 +754,7 @@ def test_hot_kernels_compile_to_tensor_cores_and_16_byte_accesses(cuda_toolchain
     # no spills; the convolutions' K loops on wgmma (HGMMA) within a budget of instructions per step,
     # forward and dgrad copying 16 bytes at a time; the elementwise kernels 16 bytes wide, with no
     # subroutine calls (a 64-bit division per value compiled to one)
-    from kernels import sass
+    from benchmarks import sass
     for label, launch in sass.typical_launches():
         r = sass.report(launch)
         where = f"{r['kernel']} on {label}: {r}"

@@ -10,8 +10,8 @@ tanh and sigmoid reuse their output: tanh' = 1 - y^2, sigmoid' = y (1 - y).
 """
 import math
 
-from .. import backend
-from ..autograd import Function, Tensor
+from .. import backend, dispatch
+from ..autograd import Function, Tensor, is_grad_enabled
 from ..creation import zeros_like
 from .elementwise import Where
 from .reduce import logsumexp, sum
@@ -175,9 +175,9 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    if backend.kernels_enabled(input.data):  # one Triton pass: kernels/bias_act.py
-        from kernels.ops import BiasLeakyReLU
-        return BiasLeakyReLU(negative_slope, 1.0)(input)
+    fused = dispatch.kernel("leaky_relu", input.data)
+    if fused is not None:
+        return fused(negative_slope, 1.0)(input)
     return LeakyReLU(negative_slope)(input)
 
 
@@ -192,9 +192,9 @@ def fused_leaky_relu(input, bias=None, negative_slope=0.2, scale=2 ** 0.5):
     if bias is not None and (input.ndim < 2 or tuple(bias.shape) != (input.shape[1],)):
         raise RuntimeError(f"fused_leaky_relu: bias of shape {tuple(bias.shape)} must have one value per "
                            f"channel (dim 1) of input of shape {tuple(input.shape)}")
-    if backend.kernels_enabled(input.data, None if bias is None else bias.data):
-        from kernels.ops import BiasLeakyReLU
-        return BiasLeakyReLU(negative_slope, scale)(input, *([] if bias is None else [bias]))
+    fused = dispatch.kernel("fused_leaky_relu", input.data, None if bias is None else bias.data)
+    if fused is not None:
+        return fused(negative_slope, scale)(input, *([] if bias is None else [bias]))
     if bias is not None:
         from .shape import reshape
         input = input + reshape(bias, (1, -1) + (1,) * (input.ndim - 2))

@@ -1,4 +1,8 @@
-"""2-D convolution and transposed convolution, as im2col + one matrix product.
+"""2-D convolution and transposed convolution, as im2col + one matrix product, laid out for speed.
+
+The idea, step by step and nothing else, is ``conv_reference.py`` (read it
+first); this file computes the same products the way a CPU runs them fast, and
+is what ``F.conv2d`` and ``F.conv_transpose2d`` use.
 
 A convolution slides a (C/g, kh, kw) filter over the padded input. Gathering
 every receptive field into a row (*im2col*) turns the whole layer into one
@@ -25,6 +29,12 @@ and R1 differentiate ``d critic / d x`` with respect to the weights — are exac
 
 A transposed convolution *is* the input gradient of a convolution, so
 ``conv_transpose2d`` is ``Conv2dGradInput`` with the roles renamed.
+
+What makes it fast (each helper below says why): channels-last rows, so NumPy
+copies and adds along runs of consecutive floats; the copies split over the
+batch between threads; one BLAS call per group, its longer side as rows; and
+the forward's im2col of x kept for the weight gradient. On the GPU each
+Function's forward is a Triton kernel instead (minigan/dispatch.py decides).
 """
 from dataclasses import dataclass
 
@@ -32,6 +42,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
+from ..dispatch import KernelForward
 from ._args import pair as _pair
 from .shape import reshape, squeeze, sum_to, unsqueeze
 
@@ -107,7 +118,7 @@ def _same_pads(kernel_hw, dilation):
     return tuple(pads)
 
 
-def _batched(input):
+def batched(input):
     """Add the batch dim torch allows to be left out: (C, H, W) -> (1, C, H, W)."""
     return (unsqueeze(input, 0), True) if input.ndim == 3 else (input, False)
 
@@ -308,40 +319,31 @@ def _add_channel_bias(y, b):
 # ---------------------------------------------------------------- the three Functions
 
 
-class Conv2dFunction(Function):
-    """y = conv(x, W) (+ b): inputs (x, W) or (x, W, b).
+class Conv2dFunction(KernelForward):
+    """y = conv(x, W) (+ b): inputs (x, W) or (x, W, b), output size ``out_hw``.
 
-    ``out_hw`` fixes the output size when it is dictated from outside (the
-    backward of a transposed convolution whose output_padding left rows that no
-    tap reaches); by default it is the usual formula. ``cols`` may hand over
-    im2col(x) when the caller built it already.
+    ``out_hw`` is the usual formula, except in the backward of a transposed
+    convolution whose output_padding left rows that no tap reaches.
     """
 
-    keep_cols = False  # set per call: keep im2col(x) for the weight gradient
+    kernel_op = "conv2d"  # where the kernels run, they run this forward (minigan/dispatch.py)
+    keep_cols, saved_cols = False, None
 
-    def __init__(self, geo, out_hw=None, cols=None):
-        self.geo, self.out_hw, self.cols = geo, out_hw, cols
+    def __init__(self, geo, out_hw):
+        self.geo, self.out_hw = geo, tuple(out_hw)
 
     def __call__(self, x, w, *bias):
-        # the columns are kept for the weight gradient only when one can be asked for
+        # im2col(x) is kept for the weight gradient only when one can be asked for
         self.keep_cols = is_grad_enabled() and getattr(w, "requires_grad", False)
         return super().__call__(x, w, *bias)
 
     def forward(self, x, w, b=None):
         _same_dtype("conv2d", x, w, b)
-        if backend.kernels_enabled(x, w, b):  # Triton implicit GEMM, no im2col: kernels/conv.py
-            from kernels.conv import conv2d_forward
-            self.cols = self.saved_cols = None
-            out_hw = self.out_hw or self.geo.out_size(x.shape[2:], w.shape[2:])
-            return conv2d_forward(x, w, b, self.geo, out_hw)
         xp = backend.get_array_module(x, w)
-        kernel_hw = w.shape[2:]
-        out_hw = self.out_hw or self.geo.out_size(x.shape[2:], kernel_hw)
-        cols = self.cols if self.cols is not None else _im2col(xp, x, self.geo, kernel_hw, out_hw)
-        self.cols = None
+        cols = _im2col(xp, x, self.geo, w.shape[2:], self.out_hw)
         y = _matmul(xp, cols, _weight_matrix(w, self.geo.groups))
         self.saved_cols = cols if self.keep_cols else None
-        return _add_channel_bias(_from_rows(y, x.shape[0], out_hw), b)
+        return _add_channel_bias(_from_rows(y, x.shape[0], self.out_hw), b)
 
     def backward(self, gy):
         x, w = self.inputs[:2]
@@ -353,18 +355,17 @@ class Conv2dFunction(Function):
         return gx, gw, (_bias_grad(gy) if need[2] else None)
 
 
-class Conv2dGradInput(Function):
+class Conv2dGradInput(KernelForward):
     """gx = dgrad(W, gy) (+ b): the input gradient of a convolution whose input had
     shape ``x_shape``; with a bias, this is ``conv_transpose2d``'s forward."""
+
+    kernel_op = "conv2d_input_grad"
 
     def __init__(self, geo, x_shape):
         self.geo, self.x_shape = geo, tuple(x_shape)
 
     def forward(self, w, gy, b=None):
         _same_dtype("conv2d input gradient", w, gy, b)
-        if backend.kernels_enabled(w, gy, b):  # Triton, by stride phase: kernels/conv.py
-            from kernels.conv import conv2d_input_grad
-            return conv2d_input_grad(w, gy, b, self.geo, self.x_shape)
         xp = backend.get_array_module(w, gy)
         g, kernel_hw, out_hw = self.geo.groups, w.shape[2:], gy.shape[2:]
         tap_major = not _col2im_channels_last(self.x_shape[1], out_hw)
@@ -375,36 +376,29 @@ class Conv2dGradInput(Function):
     def backward(self, ggx):
         w, gy = self.inputs[:2]
         need = self.needs_input_grad
-        cols = None
-        # both products read im2col(ggx): build it once, unless the kernels (which never
-        # materialize it) will run both
-        if need[0] and need[1] and not backend.kernels_enabled(ggx.data, w.data, gy.data):
-            cols = _im2col(backend.get_array_module(ggx.data), ggx.data, self.geo, w.shape[2:], gy.shape[2:])
-        gw = Conv2dGradWeight(self.geo, w.shape, cols)(ggx, gy) if need[0] else None
-        ggy = Conv2dFunction(self.geo, gy.shape[2:], cols)(ggx, w) if need[1] else None
+        gw = Conv2dGradWeight(self.geo, w.shape)(ggx, gy) if need[0] else None
+        ggy = Conv2dFunction(self.geo, gy.shape[2:])(ggx, w) if need[1] else None
         if len(self.inputs) == 2:
             return gw, ggy
         return gw, ggy, (_bias_grad(ggx) if need[2] else None)
 
 
-class Conv2dGradWeight(Function):
+class Conv2dGradWeight(KernelForward):
     """gW = wgrad(x, gy): the weight gradient of a convolution with weight shape
-    ``w_shape``. ``cols`` may hand over the forward's im2col of x, saving a copy."""
+    ``w_shape``. ``cols``: the forward's im2col of x where it kept it, saving a copy."""
+
+    kernel_op = "conv2d_weight_grad"
 
     def __init__(self, geo, w_shape, cols=None):
         self.geo, self.w_shape, self.cols = geo, tuple(w_shape), cols
 
     def forward(self, x, gy):
         _same_dtype("conv2d weight gradient", x, gy)
-        if backend.kernels_enabled(x, gy):  # Triton, split-K: kernels/conv.py
-            from kernels.conv import conv2d_weight_grad
-            self.cols = None
-            return conv2d_weight_grad(x, gy, self.geo, self.w_shape)
         xp = backend.get_array_module(x, gy)
         g = self.geo.groups
         cols = self.cols if self.cols is not None else _im2col(
             xp, x, self.geo, self.w_shape[2:], gy.shape[2:])
-        self.cols = None  # the backward below recomputes what it needs
+        self.cols = None  # used once: a recorded graph does not keep it (the backward below needs none)
         gw = _matmul(xp, cols.transpose(0, 2, 1), _rows(xp, gy, g))  # (g, K, O/g)
         return _weight_from_matrix(xp, gw, self.w_shape)
 
@@ -419,13 +413,8 @@ class Conv2dGradWeight(Function):
 # ---------------------------------------------------------------- public ops
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
-
-    input (N, C, H, W) or (C, H, W); weight (O, C/groups, kH, kW); bias (O,).
-    ``padding`` is an int, a (pH, pW) pair, ``'valid'`` (no padding) or
-    ``'same'`` (output size = input size; stride 1 only).
-    """
+def conv2d_geometry(input, weight, bias, stride, padding, dilation, groups):
+    """conv2d's arguments checked as torch checks them: the Geometry and the output's (OH, OW)."""
     op = "conv2d"
     stride, dilation = _pair(stride, "stride", op), _pair(dilation, "dilation", op)
     _check_common(op, input, weight, bias, stride, dilation, groups)
@@ -457,22 +446,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                            f"Kernel size: {_size(kernel)}. Kernel size can't be greater than actual "
                            f"input size (input {_shape(input)}, weight {_shape(weight)})")
 
-    input, unbatched = _batched(input)
     geo = Geometry(stride, pads, dilation, int(groups))
-    y = Conv2dFunction(geo)(input, weight, *([] if bias is None else [bias]))
-    return squeeze(y, 0) if unbatched else y
+    return geo, geo.out_size(input.shape[-2:], weight.shape[2:])
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
-    """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
-
-    input (N, C_in, H, W) or (C_in, H, W); weight (C_in, C_out/groups, kH, kW).
-    It is the gradient of ``conv2d`` with respect to its input, so each input
-    pixel stamps a copy of the filter scaled by its value, ``stride`` apart:
-
-        H_out = (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1
-    """
+def conv_transpose2d_geometry(input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """conv_transpose2d's arguments checked as torch checks them: the Geometry (of the
+    convolution it is the input gradient of) and the output's (C_out, H_out, W_out)."""
     op = "conv_transpose2d"
     stride, dilation = _pair(stride, "stride", op), _pair(dilation, "dilation", op)
     (ph, pw), out_pad = _pair(padding, "padding", op), _pair(output_padding, "output_padding", op)
@@ -502,8 +482,34 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            f"size per channel: {_size(out_hw)}. Output size is too small "
                            f"(weight {_shape(weight)}, padding {[ph, pw]})")
 
-    input, unbatched = _batched(input)
-    geo = Geometry(stride, (ph, ph, pw, pw), dilation, int(groups))
-    x_shape = (input.shape[0], out_channels) + out_hw
-    y = Conv2dGradInput(geo, x_shape)(weight, input, *([] if bias is None else [bias]))
+    return Geometry(stride, (ph, ph, pw, pw), dilation, int(groups)), (out_channels,) + out_hw
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    input (N, C, H, W) or (C, H, W); weight (O, C/groups, kH, kW); bias (O,).
+    ``padding`` is an int, a (pH, pW) pair, ``'valid'`` (no padding) or
+    ``'same'`` (output size = input size; stride 1 only).
+    """
+    geo, out_hw = conv2d_geometry(input, weight, bias, stride, padding, dilation, groups)
+    input, unbatched = batched(input)
+    y = Conv2dFunction(geo, out_hw)(input, weight, *([] if bias is None else [bias]))
+    return squeeze(y, 0) if unbatched else y
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
+
+    input (N, C_in, H, W) or (C_in, H, W); weight (C_in, C_out/groups, kH, kW).
+    It is the gradient of ``conv2d`` with respect to its input, so each input
+    pixel stamps a copy of the filter scaled by its value, ``stride`` apart:
+
+        H_out = (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1
+    """
+    geo, out_chw = conv_transpose2d_geometry(input, weight, bias, stride, padding, output_padding, groups,
+                                             dilation)
+    input, unbatched = batched(input)
+    y = Conv2dGradInput(geo, (input.shape[0],) + out_chw)(weight, input, *([] if bias is None else [bias]))
     return squeeze(y, 0) if unbatched else y

@@ -20,7 +20,7 @@ torch; the running variance is updated with the unbiased one (n / (n - 1)).
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, dispatch
 from ..autograd import Function, Tensor, is_grad_enabled, no_grad
 from ._args import shape_str as _shape_str
 from .elementwise import sqrt
@@ -107,10 +107,8 @@ class BatchNormTraining(Function):
     engine and would miss how they move with x.
     """
 
-    def __init__(self, axes, eps, has_weight, has_bias, running=None):
+    def __init__(self, axes, eps, has_weight, has_bias):
         self.axes, self.eps, self.has_weight, self.has_bias = axes, eps, has_weight, has_bias
-        self.running = running  # (running_mean, running_var, momentum): the kernels update them in place
-        self.updated_running = False
 
     def forward(self, x, *affine):
         for t in affine:
@@ -119,25 +117,6 @@ class BatchNormTraining(Function):
                                 f"differ (input {_shape_str(x.shape)}); cast one with .to(dtype)")
         xp = backend.get_array_module(x)
         n, count, axes = x.shape[0], x.size // x.shape[1], self.axes
-        stats_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        self.saved_stats = None
-        if backend.kernels_enabled(x, *affine):  # two Triton launches: kernels/batch_norm.py
-            from kernels import batch_norm as fused
-            running = None
-            if self.running is not None:
-                stats = [None if t is None else t.data for t in self.running[:2]]
-                if fused.fuses_running(x, *stats):
-                    running = (*stats, self.running[2])
-            y, mean, var = fused.batch_norm_forward(x, affine[0] if self.has_weight else None,
-                                                    affine[-1] if self.has_bias else None, self.eps, running)
-            if running is not None:
-                for t in self.running[:2]:
-                    t._version += 1
-                self.updated_running = True
-            self.saved_stats = mean, var
-            self.batch_mean, self.batch_var = (a.astype(x.dtype, copy=False).reshape(stats_shape)
-                                               for a in (mean, var))
-            return y
         acc = _accumulator(x.dtype)
         # every pass runs on slices of the batch, one per CPU thread (backend.over_batch)
         total = backend.batch_sum(n, lambda a, b: x[a:b].sum(axis=axes, keepdims=True, dtype=acc), xp, x.size)
@@ -194,8 +173,6 @@ class BatchNormTraining(Function):
     def _backward_arrays(self, gy):
         """The backward above in five threaded passes over the arrays, for a
         backward pass that records no graph (the usual one)."""
-        if self.saved_stats is not None:  # the forward ran the kernels: so does the backward
-            return self._backward_kernels(gy)
         x_hat, inv_sigma, axes = self.saved_x_hat, self.saved_inv_sigma, self.axes
         xp = backend.get_array_module(gy)
         n, count = gy.shape[0], gy.size // gy.shape[1]
@@ -230,21 +207,6 @@ class BatchNormTraining(Function):
         return tuple(grads)
 
 
-    def _backward_kernels(self, gy):
-        """The same backward in two Triton launches (kernels/batch_norm.py), from x and the statistics."""
-        from kernels.batch_norm import batch_norm_backward
-        x = self.inputs[0].data
-        weight = self.inputs[1].data if self.has_weight else None
-        gx, g_weight, g_bias = batch_norm_backward(x, gy, weight, *self.saved_stats, self.eps)
-        need = self.needs_input_grad
-        grads = [Tensor(gx) if need[0] else None]
-        if self.has_weight:
-            grads.append(Tensor(g_weight.astype(x.dtype, copy=False)) if need[1] else None)
-        if self.has_bias:
-            grads.append(Tensor(g_bias.astype(x.dtype, copy=False)) if need[-1] else None)
-        return tuple(grads)
-
-
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Normalize each channel over the batch and the spatial dims, as ``torch.nn.functional.batch_norm``.
@@ -268,14 +230,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shape = (1, c) + (1,) * (x.ndim - 2)
     if training:
         n = x.numel() // c
-        axes = (0,) + tuple(range(2, x.ndim))
-        node = BatchNormTraining(axes, eps, weight is not None, bias is not None,
-                                 running=(running_mean, running_var, momentum))
-        y = node(x, *[t for t in (weight, bias) if t is not None])
-        if not node.updated_running:
+        affine = [t for t in (weight, bias) if t is not None]
+        fused = dispatch.kernel("batch_norm", x.data, *(t.data for t in affine))
+        if fused is not None:
+            y, batch_mean, batch_var, updated = fused(x, weight, bias, eps, running_mean, running_var, momentum)
+        else:
+            node = BatchNormTraining((0,) + tuple(range(2, x.ndim)), eps, weight is not None, bias is not None)
+            y, batch_mean, batch_var, updated = node(x, *affine), node.batch_mean, node.batch_var, False
+        if not updated:
             with no_grad():
-                _update_running(running_mean, node.batch_mean, momentum)
-                _update_running(running_var, node.batch_var * (n / (n - 1)), momentum)
+                _update_running(running_mean, batch_mean, momentum)
+                _update_running(running_var, batch_var * (n / (n - 1)), momentum)
         return y
     if running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given in evaluation "
@@ -312,8 +277,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                 _update_running(running_mean, nan, momentum)
                 _update_running(running_var, nan, momentum)
         return _empty_batch(x, weight, bias)
-    if use_input_stats and backend.kernels_enabled(*(t.data for t in (x, weight, bias) if t is not None)):
-        from kernels.ops import instance_norm as fused  # one Triton kernel: kernels/norm.py
+    affine = [t.data for t in (weight, bias) if t is not None]
+    fused = dispatch.kernel("instance_norm", x.data, *affine) if use_input_stats else None
+    if fused is not None:
         y, mu, var = fused(x, weight, bias, eps)
         n = int(np.prod(x.shape[2:]))
         with no_grad():
@@ -408,8 +374,8 @@ def adain(x, style_scale, style_bias, eps=1e-5):
             raise RuntimeError(f"adain: {name} must have shape (N, C) = {_shape_str((n, c))} for x of "
                                f"shape {_shape_str(x.shape)}, got {_shape_str(t.shape)}")
     _check_spatial(x, "adain", "x")
-    if backend.kernels_enabled(x.data, style_scale.data, style_bias.data):
-        from kernels.ops import adain as fused  # one Triton kernel: kernels/norm.py
+    fused = dispatch.kernel("adain", x.data, style_scale.data, style_bias.data)
+    if fused is not None:
         return fused(x, style_scale, style_bias, eps)
     shape = (n, c) + (1,) * (x.ndim - 2)
     _, centered, var = _moments(x, tuple(range(2, x.ndim)))

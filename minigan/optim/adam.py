@@ -1,5 +1,5 @@
 """Adam and AdamW: per-coordinate step sizes from running moments of the gradient."""
-from .. import backend
+from .. import backend, dispatch
 from .optimizer import Optimizer
 
 
@@ -54,23 +54,31 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _update_group(self, params, group):
-        """Each parameter's update, except that on the GPU the float32 ones take one
-        Triton launch for all (``kernels.optim.adam_update_many``), not one each."""
-        batches = {}  # step -> the (p, grad, moments) the kernel updates together
+        """Each parameter's update, except that where the kernels run (minigan/dispatch.py)
+        the float32 ones take one Triton launch for all (``minigan.kernels.optim.adam_update_many``),
+        a parameter that is not 16-byte aligned a launch of its own."""
+        batches, fused = {}, None  # step -> the (p, grad, moments) the kernel updates together
         for t in params:
             p, grad, state = t.data, t.grad.data, self.state[t]
             moments = self._moments(p, state, group)
-            if backend.kernels_enabled(p, grad):
-                from kernels import optim as fused
-                if fused.fusable(p, grad, *moments) and fused.aligned(p, grad, *moments):
+            kernels = dispatch.kernel("adam", p, grad)
+            if kernels is not None and kernels.fusable(p, grad, *moments):
+                fused = kernels
+                if fused.aligned(p, grad, *moments):
                     batches.setdefault(state["step"], []).append((p, grad) + moments)
-                    continue
+                else:
+                    fused.adam_update(p, grad, *moments, step=state["step"], **self._hyper(group))
+                continue
             self._apply(p, grad, moments, state["step"], group)
         for step, tensors in batches.items():
-            fused.adam_update_many(tensors, lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
-                                   eps=group["eps"], weight_decay=group["weight_decay"],
-                                   decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
-                                   step=step)
+            fused.adam_update_many(tensors, step=step, **self._hyper(group))
+
+    @staticmethod
+    def _hyper(group):
+        """The group's settings as the fused update takes them."""
+        return dict(lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1], eps=group["eps"],
+                    weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                    maximize=group["maximize"])
 
     def _update(self, p, grad, state, group):
         self._apply(p, grad, self._moments(p, state, group), state["step"], group)
@@ -89,19 +97,11 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"].data if group["amsgrad"] else None)
 
     def _apply(self, p, grad, moments, step, group):
-        """One parameter's update in place: its fused kernel on the GPU, else the array operations."""
+        """One parameter's update in place, on arrays (the fused kernel does these lines in one pass)."""
         xp = backend.get_array_module(p)
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         exp_avg, exp_avg_sq, max_exp_avg_sq = moments
-        if backend.kernels_enabled(p, grad):  # on the GPU: the lines below in one Triton pass
-            from kernels import optim as fused
-            if fused.fusable(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-                fused.adam_update(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=lr, beta1=beta1,
-                                  beta2=beta2, eps=eps, weight_decay=weight_decay,
-                                  decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
-                                  step=step)
-                return
         if group["maximize"]:
             grad = -grad
 

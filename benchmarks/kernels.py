@@ -1,4 +1,4 @@
-"""Time each kernel on the typical shape of its file's header: ``python -m kernels.benchmark`` (GPU).
+"""Time each kernel on the typical shape of its file's header: ``python -m benchmarks.kernels`` (GPU).
 
 For every op: the Triton kernel, the CuPy op it replaces (``MINIGAN_KERNELS=0``'s
 path) and torch on the same memory (cuDNN for the convolutions), in ms per call
@@ -60,7 +60,7 @@ def cases():
     from minigan.functional.normalization import BatchNormTraining
     from minigan.optim import Adam
 
-    from . import batch_norm, bias_act, conv, layout, norm, optim
+    from minigan.kernels import batch_norm, bias_act, conv, layout, norm, optim
 
     rng = cupy.random.default_rng(0)
     t = torch.from_dlpack
@@ -101,7 +101,7 @@ def cases():
            _reference(Adam([mine], **adam).step), torch.optim.Adam([theirs], **adam).step, 28 * p.size, 10 * p.size)
 
     # DCGAN's G and D (64x64): 24 parameters, one launch (and one copy of the address table) for each net
-    from benchmarks.dcgan import Twins
+    from .dcgan import Twins
     twins = Twins(64, 1, device="cuda")
     for net in (twins.mg_g, twins.mg_d):
         for q in net.parameters():
@@ -138,7 +138,7 @@ def cases():
     flops = 2 * 16 * 32 * 32 * 256 * 256 * 9
     moved = x.nbytes + w.nbytes + gy.nbytes
     yield ("conv2d forward 3x3", lambda: conv.conv2d_forward(x, w, None, geo, (32, 32)),
-           _reference(lambda: C.Conv2dFunction(geo).forward(x, w)),
+           _reference(lambda: C.Conv2dFunction(geo, (32, 32)).forward(x, w)),
            lambda: TF.conv2d(t(x), t(w), padding=1), moved, flops)
     yield ("conv2d dgrad 3x3", lambda: conv.conv2d_input_grad(w, gy, None, geo, x.shape),
            _reference(lambda: C.Conv2dGradInput(geo, x.shape).forward(w, gy)),

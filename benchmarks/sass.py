@@ -1,4 +1,4 @@
-"""What a kernel compiles to on sm_90, read without a GPU: ``python -m kernels.sass``.
+"""What a kernel compiles to on sm_90, read without a GPU: ``python -m benchmarks.sass``.
 
 Timing needs the device; much of why a kernel is slow does not. This compiles
 the launches that the launchers choose for the file headers' typical shapes
@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 
-from . import batch_norm, bias_act, bridge, conv, layout, norm, optim
+from minigan.kernels import batch_norm, bias_act, bridge, conv, layout, norm, optim
 
 _INSTRUCTION = re.compile(r"/\*[0-9a-f]+\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
 
