@@ -1,6 +1,6 @@
 """Train InfoGAN (Chen et al. 2016) on digits: a categorical code that finds the digit class without labels.
 
-    python examples/infogan.py                  # scikit-learn's 8x8 digits, CPU, a few minutes
+    python examples/infogan.py                  # the paper's MNIST networks on scikit-learn's 8x8 digits, CPU, minutes
     python examples/infogan.py --device cuda    # on a GPU (needs CuPy)
 
 Writes samples.png (row k: categorical code k; column j: the same noise z_j),
