@@ -27,7 +27,8 @@ The D and G losses are the original GAN's (imported from ``gan.py``); both playe
 steps add lambda L_I on their fake batch, so Q learns in D's step and G in its own.
 
 The paper's MNIST setup (its experiment-setup appendix), followed here: c1 ~ Cat(K = 10),
-c2, c3 ~ Unif(-1, 1), 62 noise variables z; lambda = 1 for both kinds
+c2, c3 ~ Unif(-1, 1), 62 noise variables z ~ Unif(-1, 1) (as the authors' code: |z| is
+then about 4.5, not N(0, I)'s 7.9, beside the one-hot code's 1); lambda = 1 for both kinds
 of code, the continuous ones with a fixed standard deviation of 1 (as in the
 authors' code for MNIST); Adam with beta1 0.5, lr 2e-4 for D and Q, 1e-3 for G;
 batch norm in G, D and Q except on D's first layer, LeakyReLU(0.1) in D and Q, ReLU in G.
@@ -41,8 +42,6 @@ Deviations from the paper, and why:
     paper: 28 -> 14 -> 7), so a step costs a fraction of MNIST's and a run takes
     minutes on a CPU.
   * A tanh output, as the digits are scaled to [-1, 1].
-  * z ~ N(0, I), the convention of DCGAN and ``gan.py`` (the authors' code draws
-    z uniform in [-1, 1]; the code c is what InfoGAN is about, not z's prior).
   * No bias in a layer followed by batch norm: BN subtracts the batch mean, so
     that bias has no effect and a zero gradient, which Adam would turn into
     steps of round-off noise; BN's own shift plays its part.
@@ -117,8 +116,8 @@ class Discriminator(nn.Module):
 
 
 def sample_codes(n, noise_dim, n_categories, n_continuous, device="cpu"):
-    """The prior: z ~ N(0, I), c_cat ~ uniform over K, c_cont ~ Unif(-1, 1); drawn in that order."""
-    z = mg.randn(n, noise_dim, device=device)
+    """The prior: z ~ Unif(-1, 1), c_cat ~ uniform over K, c_cont ~ Unif(-1, 1); drawn in that order."""
+    z = mg.rand(n, noise_dim, device=device) * 2 - 1
     c_cat = mg.randint(0, n_categories, (n,), device=device)
     c_cont = mg.rand(n, n_continuous, device=device) * 2 - 1
     return z, c_cat, c_cont
