@@ -30,12 +30,14 @@ from minigan.utils.experiment import Experiment, example_parser  # noqa: E402
 
 
 def main(argv=None):
-    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=3000, batch_size=100)
+    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=2000, batch_size=100)
     parser.add_argument("--noise-dim", type=int, default=62)
     parser.add_argument("--categories", type=int, default=10)
     parser.add_argument("--continuous", type=int, default=2)
-    parser.add_argument("--lambda-cat", type=float, default=1.0)
-    parser.add_argument("--lambda-cont", type=float, default=1.0)
+    parser.add_argument("--lambda-cat", type=float, default=1.0, help="lambda of the categorical code (the paper: 1)")
+    parser.add_argument("--lambda-cont", type=float, default=0.1,
+                        help="lambda of the continuous codes (the paper: 'smaller' than the categorical code's; "
+                             "at 1 they take over the change between some pairs of digits)")
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)

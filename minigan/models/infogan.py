@@ -28,10 +28,15 @@ steps add lambda L_I on their fake batch, so Q learns in D's step and G in its o
 
 The paper's MNIST setup (its experiment-setup appendix), followed here: c1 ~ Cat(K = 10),
 c2, c3 ~ Unif(-1, 1), 62 noise variables z ~ Unif(-1, 1) (as the authors' code: |z| is
-then about 4.5, not N(0, I)'s 7.9, beside the one-hot code's 1); lambda = 1 for both kinds
-of code, the continuous ones with a fixed standard deviation of 1 (as in the
-authors' code for MNIST); Adam with beta1 0.5, lr 2e-4 for D and Q, 1e-3 for G;
-batch norm in G, D and Q except on D's first layer, LeakyReLU(0.1) in D and Q, ReLU in G.
+then about 4.5, not N(0, I)'s 7.9, beside the one-hot code's 1); lambda = 1 for the
+categorical code; Q's Gaussians for the continuous ones with a fixed standard deviation
+of 1 (as in the authors' code for MNIST); Adam with beta1 0.5, lr 2e-4 for D and Q,
+1e-3 for G; batch norm in G, D and Q except on D's first layer, LeakyReLU(0.1) in D
+and Q, ReLU in G. For continuous codes the paper takes "a smaller lambda", so that
+lambda L_I stays on the GAN objective's scale, without a value (the authors' MNIST code:
+1); examples/infogan.py uses 0.1. At 1, on 8x8 digits, a continuous code tends to carry
+the change from one digit to another (its sweep turns a 9 into an 8), and the
+categorical code then splits that pair of digits between two of its values.
 
 The networks are the paper's MNIST ones (Table 1 of its appendix), layer for layer: D's body is
 two 4x4 stride-2 convolutions (64 and 128 channels) and FC 1024; G mirrors it with
