@@ -110,8 +110,9 @@ class Discriminator(nn.Module):
             nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.1),
             nn.Flatten(), nn.Linear(2 * width * h * w, hidden, bias=False), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.1))
         self.d_head = nn.Linear(hidden, 1)
-        self.q_head = nn.Sequential(nn.Linear(hidden, q_hidden, bias=False), nn.BatchNorm1d(q_hidden), nn.LeakyReLU(0.1),
-                                    nn.Linear(q_hidden, n_categories + n_continuous))
+        self.q_head = nn.Sequential(
+            nn.Linear(hidden, q_hidden, bias=False), nn.BatchNorm1d(q_hidden), nn.LeakyReLU(0.1),
+            nn.Linear(q_hidden, n_categories + n_continuous))
         self.n_categories = n_categories
 
     def forward(self, x):
