@@ -1,6 +1,6 @@
 """Train InfoGAN (Chen et al. 2016) on digits: a categorical code that finds the digit class without labels.
 
-    python examples/infogan.py                  # scikit-learn's 8x8 digits, CPU, a few minutes
+    python examples/infogan.py                  # the paper's MNIST networks on scikit-learn's 8x8 digits, CPU, minutes
     python examples/infogan.py --device cuda    # on a GPU (needs CuPy)
 
 Writes samples.png (row k: categorical code k; column j: the same noise z_j),
@@ -28,12 +28,14 @@ from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
-    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=3000, batch_size=100)
+    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=2000, batch_size=100)
     parser.add_argument("--noise-dim", type=int, default=62)
     parser.add_argument("--categories", type=int, default=10)
     parser.add_argument("--continuous", type=int, default=2)
-    parser.add_argument("--lambda-cat", type=float, default=1.0)
-    parser.add_argument("--lambda-cont", type=float, default=1.0)
+    parser.add_argument("--lambda-cat", type=float, default=1.0, help="lambda of the categorical code (the paper: 1)")
+    parser.add_argument("--lambda-cont", type=float, default=0.1,
+                        help="lambda of the continuous codes (the paper: 'smaller' than the categorical code's; "
+                             "at 1 they take over the change between some pairs of digits)")
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)

@@ -210,4 +210,5 @@ def test_example_runs_on_cuda_and_writes_the_contract_files(fake_cuda, tmp_path,
 @pytest.mark.parametrize("name, modules", [("dcgan", ["generator", "discriminator"]), ("wgan", ["generator", "critic"])])
 def test_resumed_run_on_cuda_continues_the_run(fake_cuda, tmp_path, name, modules):
     """Stopping and resuming must draw the GPU's noise where the uninterrupted run drew it."""
-    assert_resume_continues_the_run(name, tmp_path, 4, 2, ("--batch-size", 8, "--device", "cuda"), modules)
+    extra = ("--no-lr-decay",) if name == "wgan" else ()  # the toy recipe's decay runs to 0 over --steps
+    assert_resume_continues_the_run(name, tmp_path, 4, 2, ("--batch-size", 8, "--device", "cuda", *extra), modules)

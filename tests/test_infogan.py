@@ -8,6 +8,7 @@ categorical part is cross_entropy on raw logits, once: the double softmax of
 PyTorch-GAN's InfoGAN is tested against.
 """
 import numpy as np
+import pytest
 import torch
 import torch.nn as tnn
 import torch.nn.functional as TF
@@ -17,36 +18,44 @@ from minigan import nn, optim
 from minigan.models import infogan
 from minigan.testing import assert_state_match
 
-NOISE, K, C, SHAPE = 5, 4, 2, (1, 3, 3)
-G_HIDDEN, D_HIDDEN, Q_HIDDEN = (16, 12), (10, 14), 6
+NOISE, K, C, SHAPE = 5, 4, 2, (1, 4, 4)
+HIDDEN, WIDTH, Q_HIDDEN = 12, 3, 6  # the paper's 1024, 64 and 128, shrunk
 
 
 class TorchGenerator(tnn.Module):
+    """The paper's MNIST generator: FC, FC to a 2w-channel map at a quarter of the size, two 4x4 stride-2 upconvs."""
+
     def __init__(self):
         super().__init__()
-        layers, width = [], NOISE + K + C
-        for h in G_HIDDEN:
-            layers += [tnn.Linear(width, h, bias=False), tnn.BatchNorm1d(h), tnn.ReLU()]
-            width = h
-        layers += [tnn.Linear(width, int(np.prod(SHAPE))), tnn.Tanh()]
-        self.net = tnn.Sequential(*layers)
+        h, w = SHAPE[1] // 4, SHAPE[2] // 4
+        self.net = tnn.Sequential(
+            tnn.Linear(NOISE + K + C, HIDDEN, bias=False), tnn.BatchNorm1d(HIDDEN), tnn.ReLU(),
+            tnn.Linear(HIDDEN, 2 * WIDTH * h * w, bias=False), tnn.BatchNorm1d(2 * WIDTH * h * w), tnn.ReLU(),
+            tnn.Unflatten(1, (2 * WIDTH, h, w)),
+            tnn.ConvTranspose2d(2 * WIDTH, WIDTH, 4, 2, 1, bias=False), tnn.BatchNorm2d(WIDTH), tnn.ReLU(),
+            tnn.ConvTranspose2d(WIDTH, SHAPE[0], 4, 2, 1), tnn.Tanh())
 
     def forward(self, z, c_cat, c_cont):
-        return self.net(torch.cat([z, TF.one_hot(c_cat, K).float(), c_cont], 1)).reshape(-1, *SHAPE)
+        return self.net(torch.cat([z, TF.one_hot(c_cat, K).float(), c_cont], 1))
 
 
 class TorchDiscriminator(tnn.Module):
+    """The paper's MNIST D and Q: two 4x4 stride-2 convs and FC shared, then D's logit and Q's FC head."""
+
     def __init__(self):
         super().__init__()
-        a, b = D_HIDDEN
-        self.body = tnn.Sequential(tnn.Linear(int(np.prod(SHAPE)), a), tnn.LeakyReLU(0.1),
-                                   tnn.Linear(a, b, bias=False), tnn.BatchNorm1d(b), tnn.LeakyReLU(0.1))
-        self.d_head = tnn.Linear(b, 1)
-        self.q_head = tnn.Sequential(tnn.Linear(b, Q_HIDDEN, bias=False), tnn.BatchNorm1d(Q_HIDDEN), tnn.LeakyReLU(0.1),
-                                     tnn.Linear(Q_HIDDEN, K + C))
+        h, w = SHAPE[1] // 4, SHAPE[2] // 4
+        self.body = tnn.Sequential(
+            tnn.Conv2d(SHAPE[0], WIDTH, 4, 2, 1), tnn.LeakyReLU(0.1),
+            tnn.Conv2d(WIDTH, 2 * WIDTH, 4, 2, 1, bias=False), tnn.BatchNorm2d(2 * WIDTH), tnn.LeakyReLU(0.1),
+            tnn.Flatten(), tnn.Linear(2 * WIDTH * h * w, HIDDEN, bias=False), tnn.BatchNorm1d(HIDDEN),
+            tnn.LeakyReLU(0.1))
+        self.d_head = tnn.Linear(HIDDEN, 1)
+        self.q_head = tnn.Sequential(tnn.Linear(HIDDEN, Q_HIDDEN, bias=False), tnn.BatchNorm1d(Q_HIDDEN),
+                                     tnn.LeakyReLU(0.1), tnn.Linear(Q_HIDDEN, K + C))
 
     def forward(self, x):
-        h = self.body(x.flatten(1))
+        h = self.body(x)
         q = self.q_head(h)
         return self.d_head(h).flatten(), q[:, :K], q[:, K:]
 
@@ -79,8 +88,8 @@ def torch_train_step(G, D, opt_g, opt_d, real, noise):
 
 def _twins(seed=0):
     mg.manual_seed(seed)
-    G = infogan.Generator(NOISE, K, C, SHAPE, G_HIDDEN)
-    D = infogan.Discriminator(K, C, SHAPE, D_HIDDEN, Q_HIDDEN)
+    G = infogan.Generator(NOISE, K, C, SHAPE, HIDDEN, WIDTH)
+    D = infogan.Discriminator(K, C, SHAPE, HIDDEN, WIDTH, Q_HIDDEN)
     tG, tD = TorchGenerator(), TorchDiscriminator()
     tG.load_state_dict({k: torch.tensor(v.numpy()) for k, v in G.state_dict().items()})
     tD.load_state_dict({k: torch.tensor(v.numpy()) for k, v in D.state_dict().items()})
@@ -174,6 +183,13 @@ def test_q_head_outputs_logits_not_probabilities():
 def test_codes_follow_the_papers_prior():
     mg.manual_seed(0)
     z, c, u = (t.numpy() for t in infogan.sample_codes(5000, 62, 10, 2))
-    assert z.shape == (5000, 62) and abs(z.std() - 1) < 0.02
+    assert z.shape == (5000, 62) and z.min() >= -1 and z.max() <= 1 and abs(z.std() - 1 / np.sqrt(3)) < 0.01
     assert c.shape == (5000,) and set(np.unique(c)) == set(range(10))
     assert u.shape == (5000, 2) and u.min() >= -1 and u.max() <= 1 and abs(u.mean()) < 0.03
+
+
+def test_networks_refuse_images_two_stride_2_layers_cannot_halve_twice():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        infogan.Generator(NOISE, K, C, (1, 6, 6))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        infogan.Discriminator(K, C, (1, 8, 10))

@@ -347,7 +347,9 @@ def test_example_on_the_grid_writes_the_contract_files(tmp_path, penalty):
 
 
 def test_example_resumed_run_equals_uninterrupted_run(tmp_path):
-    args = ("--batch-size", 16, "--hidden", 16, "--n-critic", 2, "--checkpoint-every", 3)
+    # a constant learning rate: the toy recipe's decay runs to 0 over --steps, so a run cut short
+    # by a smaller --steps is another schedule, not an interrupted run
+    args = ("--batch-size", 16, "--hidden", 16, "--n-critic", 2, "--checkpoint-every", 3, "--no-lr-decay")
     once, twice = assert_resume_continues_the_run("wgan", tmp_path, 7, 4, args, ["generator", "critic"])
     once_metrics, twice_metrics = (json.loads((d / "metrics.json").read_text()) for d in (once, twice))
     assert once_metrics["samples_per_mode"] == twice_metrics["samples_per_mode"]
@@ -363,6 +365,20 @@ def test_example_on_digits_writes_the_contract_files(tmp_path, penalty):
     assert x.shape == (1000, 1, 16, 16) and x.dtype == np.float32
     assert x.min() >= -1 and x.max() <= 1  # tanh output: the range of the training images
     assert metrics["steps"] == 2 and 0 <= metrics["classes_hit"] <= 10 and np.isfinite(metrics["classifier_fd"])
+    assert metrics["recipe"] == ("paper" if penalty == "gp" else "clip")  # Algorithm 1's values on images
+
+
+def test_example_runs_the_toy_recipe_on_points_and_algorithm_1_on_request(tmp_path):
+    small = ("--steps", 1, "--batch-size", 8, "--hidden", 8, "--n-critic", 1)
+    recipe = ("recipe", "gp_weight", "lr", "beta1", "lr_decay")
+    toy = run("wgan", tmp_path / "toy", *small)
+    assert [toy[k] for k in recipe] == ["toy", 1.0, 1e-3, 0.5, True]
+    paper = run("wgan", tmp_path / "paper", *small, "--paper")
+    assert [paper[k] for k in recipe] == ["paper", 10.0, 1e-4, 0.0, False]
+    mixed = run("wgan", tmp_path / "mixed", *small, "--paper", "--gp-weight", 3, "--lr-decay")  # flags win
+    assert [mixed[k] for k in recipe] == ["paper", 3.0, 1e-4, 0.0, True]
+    clip = run("wgan", tmp_path / "clip", *small, "--penalty", "clip")
+    assert (clip["recipe"], clip["lr"], clip["lr_decay"]) == ("clip", 5e-5, False)
 
 
 def test_example_refuses_batch_norm_in_a_gradient_penalty_critic(tmp_path):

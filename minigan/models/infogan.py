@@ -27,19 +27,26 @@ The D and G losses are the original GAN's (imported from ``gan.py``); both playe
 steps add lambda L_I on their fake batch, so Q learns in D's step and G in its own.
 
 The paper's MNIST setup (its experiment-setup appendix), followed here: c1 ~ Cat(K = 10),
-c2, c3 ~ Unif(-1, 1), 62 noise variables z; lambda = 1 for both kinds
-of code, the continuous ones with a fixed standard deviation of 1 (as in the
-authors' code for MNIST); Adam with beta1 0.5, lr 2e-4 for D and Q, 1e-3 for G;
-batch norm in G, D and Q except on D's first layer, LeakyReLU(0.1) in D and Q, ReLU in G.
+c2, c3 ~ Unif(-1, 1), 62 noise variables z ~ Unif(-1, 1) (as the authors' code: |z| is
+then about 4.5, not N(0, I)'s 7.9, beside the one-hot code's 1); lambda = 1 for the
+categorical code; Q's Gaussians for the continuous ones with a fixed standard deviation
+of 1 (as in the authors' code for MNIST); Adam with beta1 0.5, lr 2e-4 for D and Q,
+1e-3 for G; batch norm in G, D and Q except on D's first layer, LeakyReLU(0.1) in D
+and Q, ReLU in G. For continuous codes the paper takes "a smaller lambda", so that
+lambda L_I stays on the GAN objective's scale, without a value (the authors' MNIST code:
+1); examples/infogan.py uses 0.1. At 1, on 8x8 digits, a continuous code tends to carry
+the change from one digit to another (its sweep turns a 9 into an 8), and the
+categorical code then splits that pair of digits between two of its values.
+
+The networks are the paper's MNIST ones (Table 1 of its appendix), layer for layer: D's body is
+two 4x4 stride-2 convolutions (64 and 128 channels) and FC 1024; G mirrors it with
+FC 1024, FC 128 x H/4 x W/4 and two 4x4 stride-2 transposed convolutions.
 
 Deviations from the paper, and why:
-  * MLPs on 8x8 digits instead of convolutions on 28x28 MNIST: the same layer
-    widths where the paper has FC layers (G: 1024 then 128 features per 2x2
-    position = 512; D: 1024; Q: 128), with the convolutions replaced by FC layers
-    (64 -> 256 in D), which is plenty for 64 pixels and trains in minutes on a CPU.
+  * 8x8 digits instead of 28x28 MNIST: the stride-2 layers go 8 -> 4 -> 2 (the
+    paper: 28 -> 14 -> 7), so a step costs a fraction of MNIST's and a run takes
+    minutes on a CPU.
   * A tanh output, as the digits are scaled to [-1, 1].
-  * z ~ N(0, I), the convention of DCGAN and ``gan.py`` (the authors' code draws
-    z uniform in [-1, 1]; the code c is what InfoGAN is about, not z's prior).
   * No bias in a layer followed by batch norm: BN subtracts the batch mean, so
     that bias has no effect and a zero gradient, which Adam would turn into
     steps of round-off noise; BN's own shift plays its part.
@@ -50,63 +57,73 @@ from minigan import functional as F
 
 from .cgan import one_hot
 from .gan import discriminator_loss, generator_loss  # noqa: F401  (re-exported: the GAN part of the game)
-from .latent import sample_latent
+
+
+def _quarter(image_shape):
+    """(channels, H/4, W/4): the map the two stride-2 layers grow from (G) or shrink to (D)."""
+    channels, height, width = image_shape
+    if height % 4 or width % 4:
+        raise ValueError(f"InfoGAN: two stride-2 layers need a height and width divisible by 4, "
+                         f"got image_shape {tuple(image_shape)}")
+    return channels, height // 4, width // 4
 
 
 class Generator(nn.Module):
-    """G(z, c): noise z, a categorical code and continuous codes -> an image in [-1, 1]."""
+    """G(z, c): noise z, a categorical code and continuous codes -> an image in [-1, 1].
 
-    def __init__(self, noise_dim=62, n_categories=10, n_continuous=2, image_shape=(1, 8, 8), hidden=(1024, 512)):
+    The paper's MNIST generator: FC 1024, FC 2w x H/4 x W/4, a 4x4 stride-2 transposed
+    conv to w channels, one to the image's channels; batch norm and ReLU after each
+    but the last, which has tanh. w = 64, as the paper's 128 and 64 channels.
+    """
+
+    def __init__(self, noise_dim=62, n_categories=10, n_continuous=2, image_shape=(1, 8, 8), hidden=1024, width=64):
         super().__init__()
-        data_dim = 1
-        for s in image_shape:
-            data_dim *= s
-        layers, width = [], noise_dim + n_categories + n_continuous
-        for h in hidden:
-            layers += [nn.Linear(width, h, bias=False), nn.BatchNorm1d(h), nn.ReLU()]
-            width = h
-        layers += [nn.Linear(width, data_dim), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        channels, h, w = _quarter(image_shape)
+        self.net = nn.Sequential(
+            nn.Linear(noise_dim + n_categories + n_continuous, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Linear(hidden, 2 * width * h * w, bias=False), nn.BatchNorm1d(2 * width * h * w), nn.ReLU(),
+            nn.Unflatten(1, (2 * width, h, w)),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
         self.noise_dim, self.n_categories, self.n_continuous = noise_dim, n_categories, n_continuous
         self.image_shape = tuple(image_shape)
 
     def forward(self, z, c_cat, c_cont):
-        h = mg.cat([z, one_hot(c_cat, self.n_categories), c_cont], dim=1)
-        return self.net(h).reshape(z.shape[0], *self.image_shape)
+        return self.net(mg.cat([z, one_hot(c_cat, self.n_categories), c_cont], dim=1))
 
 
 class Discriminator(nn.Module):
     """A shared body with two heads: D's logit (real or fake) and Q(c | x).
 
+    The paper's MNIST body: a 4x4 stride-2 conv to w channels, one to 2w, FC 1024,
+    LeakyReLU(0.1) after each, batch norm after all but the first; D's head is one
+    linear unit, Q's head FC 128 (batch norm, LeakyReLU) then the code's outputs.
     ``forward`` returns (logit (N,), categorical logits (N, K), continuous means (N, C)).
     Q's categorical output is raw logits: no softmax here, cross_entropy applies it.
     """
 
-    def __init__(self, n_categories=10, n_continuous=2, image_shape=(1, 8, 8), hidden=(256, 1024), q_hidden=128):
+    def __init__(self, n_categories=10, n_continuous=2, image_shape=(1, 8, 8), hidden=1024, width=64, q_hidden=128):
         super().__init__()
-        data_dim = 1
-        for s in image_shape:
-            data_dim *= s
-        layers, width = [], data_dim
-        for i, h in enumerate(hidden):  # no batch norm on the first layer, as DCGAN and the paper
-            layers += [nn.Linear(width, h, bias=False), nn.BatchNorm1d(h)] if i else [nn.Linear(width, h)]
-            layers.append(nn.LeakyReLU(0.1))
-            width = h
-        self.body = nn.Sequential(*layers)
-        self.d_head = nn.Linear(width, 1)
-        self.q_head = nn.Sequential(nn.Linear(width, q_hidden, bias=False), nn.BatchNorm1d(q_hidden), nn.LeakyReLU(0.1),
-                                    nn.Linear(q_hidden, n_categories + n_continuous))
+        channels, h, w = _quarter(image_shape)
+        self.body = nn.Sequential(  # no batch norm on the first layer, as DCGAN and the paper
+            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.1),
+            nn.Flatten(), nn.Linear(2 * width * h * w, hidden, bias=False), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.1))
+        self.d_head = nn.Linear(hidden, 1)
+        self.q_head = nn.Sequential(
+            nn.Linear(hidden, q_hidden, bias=False), nn.BatchNorm1d(q_hidden), nn.LeakyReLU(0.1),
+            nn.Linear(q_hidden, n_categories + n_continuous))
         self.n_categories = n_categories
 
     def forward(self, x):
-        h = self.body(x.flatten(1))
+        h = self.body(x)
         q = self.q_head(h)
         return self.d_head(h).flatten(), q[:, :self.n_categories], q[:, self.n_categories:]
 
 
 def sample_codes(n, noise_dim, n_categories, n_continuous, device="cpu"):
-    """The prior: z ~ N(0, I), c_cat ~ uniform over K, c_cont ~ Unif(-1, 1); drawn in that order."""
-    z = sample_latent(n, noise_dim, device)
+    """The prior: z ~ Unif(-1, 1), c_cat ~ uniform over K, c_cont ~ Unif(-1, 1); drawn in that order."""
+    z = mg.rand(n, noise_dim, device=device) * 2 - 1
     c_cat = mg.randint(0, n_categories, (n,), device=device)
     c_cont = mg.rand(n, n_continuous, device=device) * 2 - 1
     return z, c_cat, c_cont
