@@ -37,7 +37,16 @@ class ReLU(Function):
         return y.reshape(shape)
 
     def backward(self, gy):
-        return ReLUGrad()(gy, self.inputs[0])
+        return _gradient(ReLUGrad(), gy, self.inputs[0])
+
+
+def _gradient(grad_fn, gy, x):
+    """gx = grad_fn(gy, x), a node of the graph when one is being recorded (create_graph=True:
+    its derivative in x is zero, as torch's). In a first-order backward nothing is recorded, so
+    the arrays are computed directly, without the bookkeeping of a Function call."""
+    if is_grad_enabled():
+        return grad_fn(gy, x)
+    return Tensor(grad_fn.forward(gy.data, x.data))
 
 
 class ReLUGrad(Function):
@@ -72,7 +81,7 @@ class LeakyReLU(Function):
         return y.reshape(shape)
 
     def backward(self, gy):
-        return LeakyReLUGrad(self.slope)(gy, self.inputs[0])
+        return _gradient(LeakyReLUGrad(self.slope), gy, self.inputs[0])
 
 
 class LeakyReLUGrad(Function):
@@ -110,7 +119,7 @@ class Hardtanh(Function):
         return xp.clip(x, x.dtype.type(self.min_val), x.dtype.type(self.max_val))
 
     def backward(self, gy):
-        return HardtanhGrad(self.min_val, self.max_val)(gy, self.inputs[0])
+        return _gradient(HardtanhGrad(self.min_val, self.max_val), gy, self.inputs[0])
 
 
 class HardtanhGrad(Function):
