@@ -329,12 +329,13 @@ class Conv2dFunction(KernelForward):
     kernel_op = "conv2d"  # where the kernels run, they run this forward (minigan/dispatch.py)
     keep_cols, saved_cols = False, None
 
-    def __init__(self, geo, out_hw):
-        self.geo, self.out_hw = geo, tuple(out_hw)
+    def __init__(self, geo, out_hw, keep_cols=False):
+        self.geo, self.out_hw, self.keep_cols = geo, tuple(out_hw), keep_cols
 
     def __call__(self, x, w, *bias):
-        # im2col(x) is kept for the weight gradient only when one can be asked for
-        self.keep_cols = is_grad_enabled() and getattr(w, "requires_grad", False)
+        # im2col(x) is kept for the weight gradient when one can be asked for, or the caller
+        # asked for it (a transposed convolution's backward shares it: see Conv2dGradInput)
+        self.keep_cols = self.keep_cols or (is_grad_enabled() and getattr(w, "requires_grad", False))
         return super().__call__(x, w, *bias)
 
     def forward(self, x, w, b=None):
@@ -376,8 +377,10 @@ class Conv2dGradInput(KernelForward):
     def backward(self, ggx):
         w, gy = self.inputs[:2]
         need = self.needs_input_grad
-        gw = Conv2dGradWeight(self.geo, w.shape)(ggx, gy) if need[0] else None
-        ggy = Conv2dFunction(self.geo, gy.shape[2:])(ggx, w) if need[1] else None
+        # both gradients read im2col(ggx): the convolution makes it once and hands it on
+        conv = Conv2dFunction(self.geo, gy.shape[2:], keep_cols=need[0])
+        ggy = conv(ggx, w) if need[1] else None
+        gw = Conv2dGradWeight(self.geo, w.shape, conv.saved_cols)(ggx, gy) if need[0] else None
         if len(self.inputs) == 2:
             return gw, ggy
         return gw, ggy, (_bias_grad(ggx) if need[2] else None)
