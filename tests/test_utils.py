@@ -8,8 +8,9 @@ import pytest
 import safetensors.numpy
 from PIL import Image
 
-from minigan.utils import (CheckpointError, load_checkpoint, make_grid, progress, save_checkpoint,
-                           save_image, save_losses, save_points, to_numpy, write_metrics)
+from minigan.utils import (CheckpointError, load_checkpoint, make_grid, progress, remove_stale_temporaries,
+                           save_checkpoint, save_image, save_losses, save_npz, save_points, to_numpy,
+                           write_metrics)
 
 progress_module = importlib.import_module("minigan.utils.progress")  # the name is the function
 
@@ -271,6 +272,62 @@ def test_checkpoint_write_that_fails_leaves_old_file_and_no_temp(tmp_path, monke
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == [path.name]
     assert load_checkpoint(path)["step"] == 1
+
+
+_OUTPUTS = {
+    "samples.npz": lambda path, v: save_npz(path, x=np.full((40, 3), v, dtype=np.float32)),
+    "metrics.json": lambda path, v: write_metrics(path, {"value": v}),
+    "samples.png": lambda path, v: save_image(np.full((4, 1, 8, 8), v / 10), path),
+    "points.png": lambda path, v: save_points(np.full((10, 2), float(v)), path),
+    "losses.png": lambda path, v: save_losses({"loss": [float(v)] * 5}, path),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OUTPUTS))
+@pytest.mark.parametrize("failing", ["write", "replace"])
+def test_every_output_write_that_fails_midway_leaves_old_file_and_no_temp(tmp_path, monkeypatch, name, failing):
+    import builtins
+    import io
+
+    path = tmp_path / name
+    _OUTPUTS[name](path, 1)
+    before = path.read_bytes()
+    if failing == "replace":
+        def crash(*args):
+            raise OSError("simulated crash in os.replace")
+        monkeypatch.setattr(os, "replace", crash)
+    else:  # the temporary is opened, half written, then the disk is full
+        real_open = builtins.open
+
+        class HalfWritten(io.FileIO):
+            def write(self, data):
+                super().write(bytes(data)[: len(data) // 2])
+                raise OSError("simulated crash: no space left on device")
+
+        def fake_open(file, mode="r", *args, **kwargs):
+            if str(file).endswith(".tmp") and "b" in mode:
+                return HalfWritten(file, mode.replace("b", ""))
+            return real_open(file, mode, *args, **kwargs)
+        monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(OSError, match="simulated crash"):
+        _OUTPUTS[name](path, 2)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_stale_temporaries_of_a_killed_write_are_removed_and_nothing_else(tmp_path):
+    from minigan.utils.experiment import Experiment, RunSettings
+
+    stale = ["samples.npz.0a1b2c3d.tmp", "checkpoint.safetensors.deadbeef.tmp"]
+    kept = ["notes.tmp", "samples.npz", "data.12345678.tmp.bak"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted(str(tmp_path / n) for n in stale)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept)
+    (tmp_path / stale[0]).write_bytes(b"x")
+    Experiment("toy", RunSettings(out=str(tmp_path), progress=False), {}, {})  # a run cleans up on start
+    assert sorted(os.listdir(tmp_path)) == sorted(kept)
 
 
 def test_loading_a_missing_truncated_or_foreign_file_names_the_path(tmp_path):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .common import remove_stale_temporaries
 from .metrics import write_metrics
 from .plots import save_losses
 from .progress import progress
@@ -71,6 +72,7 @@ class Experiment:
         self.settings = settings
         self.out = settings.out or os.path.join("runs", f"{name}-{settings.data}" if settings.data else name)
         os.makedirs(self.out, exist_ok=True)
+        remove_stale_temporaries(self.out)  # left by a run killed while writing an output
         self.modules, self.optimizers, self.rngs = modules, optimizers, rngs or {}
         self.history = {}
         self.step = 0
