@@ -330,6 +330,35 @@ def test_stale_temporaries_of_a_killed_write_are_removed_and_nothing_else(tmp_pa
     assert sorted(os.listdir(tmp_path)) == sorted(kept)
 
 
+def test_a_checkpoint_with_flipped_tensor_bytes_is_refused_naming_file_and_tensor(tmp_path):
+    import struct
+
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, {"step": 3, "model": {"w": np.arange(6, dtype=np.float32), "b": np.ones(2)}})
+    whole = bytearray(path.read_bytes())
+    header_len = struct.unpack("<Q", whole[:8])[0]
+    header = json.loads(whole[8:8 + header_len])
+    start, _ = header["model.w"]["data_offsets"]
+    whole[8 + header_len + start + 5] ^= 0x10  # one bit of w[1], the header intact
+    path.write_bytes(bytes(whole))
+    with pytest.raises(CheckpointError, match=r"checkpoint.safetensors.*'model.w' is corrupt"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_without_checksums_still_loads(tmp_path):
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, _training_state())
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        arrays = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(f.metadata()["minigan"])
+    del meta["crc32"]  # as written before the checksums existed
+    safetensors.numpy.save_file(arrays, str(path), metadata={"minigan": json.dumps(meta)})
+    state = load_checkpoint(path)
+    assert state["step"] == _training_state()["step"]
+
+
 def test_loading_a_missing_truncated_or_foreign_file_names_the_path(tmp_path):
     path = tmp_path / "checkpoint.safetensors"
     with pytest.raises(FileNotFoundError, match="checkpoint.safetensors"):
