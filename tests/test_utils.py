@@ -452,3 +452,38 @@ def test_experiment_writes_into_runs_name_data_by_default(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert Experiment("gan", RunSettings(data="ring"), {}, {}).out == os.path.join("runs", "gan-ring")
     assert Experiment("toy", RunSettings(), {}, {}).out == os.path.join("runs", "toy")
+
+
+def test_a_non_finite_loss_stops_the_run_naming_step_and_loss_and_keeps_the_checkpoint(tmp_path):
+    from minigan.utils.experiment import TrainingDiverged
+
+    run, model, opt = _experiment(tmp_path)
+    _train(run, model, opt, 4)
+    before = (tmp_path / "checkpoint.safetensors").read_bytes()
+    run, model, opt = _experiment(tmp_path, resume=True)
+    run.maybe_resume()
+    with pytest.raises(TrainingDiverged, match=r"step 6: loss 'g_loss' is inf"):
+        for step in run.steps(10):
+            run.log({"d_loss": 0.5, "g_loss": 0.5 if step < 5 else float("inf")})
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
+    assert run.history["g_loss"] == [0.5]  # step 5 recorded; the non-finite value of step 6 is not
+
+
+@pytest.mark.parametrize("where", ["parameter", "optimizer"])
+def test_a_checkpoint_with_non_finite_parameters_or_optimizer_state_is_not_written(tmp_path, where):
+    from minigan.utils.experiment import TrainingDiverged
+
+    run, model, opt = _experiment(tmp_path)
+    _train(run, model, opt, 2)
+    before = (tmp_path / "checkpoint.safetensors").read_bytes()
+    if where == "parameter":
+        model.weight.data[...] = np.nan
+        match = r"modules.model.weight"
+    else:
+        state = next(iter(opt.state.values()))
+        key = next(k for k, v in state.items() if hasattr(v, "shape") or hasattr(v, "data"))
+        to_numpy(state[key])[...] = np.inf
+        match = r"optimizers.model.state.*" + key
+    with pytest.raises(TrainingDiverged, match=match):
+        run.save()
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == before

@@ -12,10 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .common import remove_stale_temporaries
+from .common import remove_stale_temporaries, to_numpy
 from .metrics import write_metrics
 from .plots import save_losses
 from .progress import progress
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss, a parameter or an optimizer's state stopped being finite: the run stops
+    and the last checkpoint written (with finite values) is kept."""
 
 
 def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
@@ -84,8 +89,22 @@ class Experiment:
         return os.path.join(self.out, "checkpoint.safetensors")
 
     def log(self, losses):
-        for k, v in losses.items():
-            self.history.setdefault(k, []).append(float(v))
+        """Append this step's losses to the history; a non-finite one stops the run
+        (``TrainingDiverged``) before anything is recorded or saved."""
+        values = {k: float(v) for k, v in losses.items()}
+        bad = [k for k, v in values.items() if not np.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: loss "
+                + ", ".join(f"{k!r} is {values[k]}" for k in bad)
+                + f"; stopped, {self._kept()} (try a smaller learning rate)")
+        for k, v in values.items():
+            self.history.setdefault(k, []).append(v)
+
+    def _kept(self):
+        if os.path.exists(self.checkpoint_path):
+            return f"the last checkpoint {self.checkpoint_path} is kept as it was"
+        return "no checkpoint was written"
 
     def steps(self, total, desc=None):
         """The training loop's step numbers, from where a resumed run stopped to
@@ -120,7 +139,15 @@ class Experiment:
         return str(self.settings.device).startswith("cuda")
 
     def save(self):
-        save_checkpoint(self.checkpoint_path, self.state())
+        """Write the checkpoint, unless a parameter or an optimizer's state holds a NaN
+        or an infinity: then ``TrainingDiverged``, and the last good checkpoint stays."""
+        state = self.state()
+        bad = _non_finite(state["modules"], ("modules",)) + _non_finite(state["optimizers"], ("optimizers",))
+        if bad:
+            shown = ", ".join(repr(name) for name in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise TrainingDiverged(f"training diverged by step {self.step}: NaN or infinite values in "
+                                   f"{shown}; checkpoint not saved, {self._kept()}")
+        save_checkpoint(self.checkpoint_path, state)
 
     def maybe_resume(self):
         """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from."""
@@ -158,6 +185,20 @@ class Experiment:
         if not os.path.exists(self.checkpoint_path):
             self.save()
         return metrics
+
+
+def _non_finite(node, path=()):
+    """The dotted names of the floating-point arrays (or Tensors) under ``node`` that
+    hold a NaN or an infinity."""
+    if isinstance(node, dict):
+        return [name for k, v in node.items() for name in _non_finite(v, path + (str(k),))]
+    if isinstance(node, (list, tuple)):
+        return [name for i, v in enumerate(node) for name in _non_finite(v, path + (str(i),))]
+    if hasattr(node, "shape") or hasattr(node, "data"):
+        array = to_numpy(node)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            return [".".join(path)]
+    return []
 
 
 def _tensors(node, Tensor):
