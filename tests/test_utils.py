@@ -487,3 +487,17 @@ def test_a_checkpoint_with_non_finite_parameters_or_optimizer_state_is_not_writt
     with pytest.raises(TrainingDiverged, match=match):
         run.save()
     assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_an_experiment_refuses_an_out_holding_a_run_before_writing_anything(tmp_path):
+    from minigan.utils.experiment import Experiment, RunExists, RunSettings
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    (out / "samples.npz.0a1b2c3d.tmp").write_bytes(b"x")
+    with pytest.raises(RunExists, match=r"metrics.json.*--resume.*--overwrite"):
+        Experiment("toy", RunSettings(out=str(out), progress=False), {}, {})
+    assert sorted(os.listdir(out)) == ["metrics.json", "samples.npz.0a1b2c3d.tmp"]
+    for flag in ("resume", "overwrite"):
+        Experiment("toy", RunSettings(out=str(out), progress=False, **{flag: True}), {}, {})

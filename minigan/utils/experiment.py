@@ -18,6 +18,10 @@ from .plots import save_losses
 from .progress import progress
 
 
+class RunExists(FileExistsError):
+    """``--out`` already holds a run, and neither --resume nor --overwrite was given."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss, a parameter or an optimizer's state stopped being finite: the run stops
     and the last checkpoint written (with finite values) is kept."""
@@ -40,6 +44,8 @@ def example_parser(description, data=None, default_data=None, steps=1000, batch_
         p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.safetensors if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh even if OUT already holds a run, replacing its files")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--num-samples", type=int, default=1000, help="samples saved to samples.npz")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -54,6 +60,7 @@ class RunSettings:
     device: str = "cpu"
     seed: int = 0               # recorded in metrics.json (the script seeds its generators)
     resume: bool = False        # continue from OUT/checkpoint.safetensors if it exists
+    overwrite: bool = False     # start afresh even where OUT already holds a run
     checkpoint_every: int = 500
     progress: bool = True       # show a progress bar
 
@@ -61,7 +68,8 @@ class RunSettings:
     def from_args(cls, args):
         """The settings from the flags ``example_parser`` parsed."""
         return cls(out=args.out, data=args.data, device=args.device, seed=args.seed, resume=args.resume,
-                   checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                   overwrite=getattr(args, "overwrite", False), checkpoint_every=args.checkpoint_every,
+                   progress=not args.no_progress)
 
 
 class Experiment:
@@ -76,6 +84,7 @@ class Experiment:
     def __init__(self, name, settings, modules, optimizers, rngs=None):
         self.settings = settings
         self.out = settings.out or os.path.join("runs", f"{name}-{settings.data}" if settings.data else name)
+        self._refuse_to_replace_a_run()
         os.makedirs(self.out, exist_ok=True)
         remove_stale_temporaries(self.out)  # left by a run killed while writing an output
         self.modules, self.optimizers, self.rngs = modules, optimizers, rngs or {}
@@ -83,6 +92,16 @@ class Experiment:
         self.step = 0
         self.started = time.time()
         self.elapsed_before = 0.0
+
+    def _refuse_to_replace_a_run(self):
+        """A fresh run into an OUT that holds one (a checkpoint or metrics.json) would
+        replace it: refused, before anything is written, unless --resume or --overwrite."""
+        if self.settings.resume or self.settings.overwrite:
+            return
+        found = [f for f in ("checkpoint.safetensors", "metrics.json") if os.path.exists(os.path.join(self.out, f))]
+        if found:
+            raise RunExists(f"{self.out!r} already holds a run ({', '.join(found)}); pass --resume to continue "
+                            "it, --overwrite to replace it, or another --out")
 
     @property
     def checkpoint_path(self):
