@@ -17,7 +17,7 @@ from minigan import optim
 from minigan.data import load_digits
 from minigan.eval import load_classifier, score_samples, within_class_distance
 from minigan.models import cgan
-from minigan.utils import save_image
+from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 N_CLASSES = 10
@@ -70,7 +70,7 @@ def main(argv=None):
         z = mg.tensor(np.tile(z.numpy(), (N_CLASSES, 1)), device=args.device)
         grid = generator(z, mg.tensor(np.repeat(np.arange(N_CLASSES), N_CLASSES), device=args.device))
     save_image(grid.numpy(), os.path.join(run.out, "samples.png"), nrow=N_CLASSES, value_range=(-1, 1))
-    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples, y=y)
+    save_npz(os.path.join(run.out, "samples.npz"), x=samples, y=y)
     metrics = run.finish({"data": args.data, **metrics})
     print({k: v for k, v in metrics.items() if k in ("steps", "wall_time_s", "accuracy", "classes_hit",
                                                       "classifier_fd", "within_class_distance_samples",

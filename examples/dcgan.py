@@ -31,7 +31,7 @@ from minigan import optim
 from minigan.data import load_digits, load_fashion_mnist
 from minigan.eval import load_classifier, score_samples
 from minigan.models import dcgan
-from minigan.utils import save_image
+from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 IMAGE_SIZE = 32
@@ -86,7 +86,7 @@ def main(argv=None):
     t = np.linspace(0, 1, 10, dtype=np.float32)[None, :, None]
     line = (1 - t) * ends[:8, None] + t * ends[8:, None]  # (8 rows, 10 steps, latent_dim)
     save_image(generate(line.reshape(-1, args.latent_dim)), os.path.join(run.out, "interpolation.png"), nrow=10)
-    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)
+    save_npz(os.path.join(run.out, "samples.npz"), x=samples)
     metrics = run.finish({"data": args.data, "width": args.width, "batch_size": args.batch_size, **metrics})
     print({k: v for k, v in metrics.items() if k in ("steps", "wall_time_s", "classes_hit", "class_entropy",
                                                       "classifier_fd")})

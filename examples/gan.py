@@ -17,7 +17,7 @@ from minigan import optim
 from minigan.data import load_digits, mode_metrics, ring, ring_modes
 from minigan.eval import load_classifier, score_samples
 from minigan.models import gan
-from minigan.utils import save_image, save_points
+from minigan.utils import save_image, save_npz, save_points
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 RING_STD = 0.02
@@ -82,7 +82,7 @@ def main(argv=None):
         samples = samples.reshape((-1,) + shape)
         metrics = digit_metrics(samples, train.reshape((-1,) + shape), args.seed)
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8, value_range=(-1, 1))
-    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)
+    save_npz(os.path.join(run.out, "samples.npz"), x=samples)
     metrics = run.finish({"data": args.data, "loss": args.loss, "k": args.k, **metrics})
     print({k: v for k, v in metrics.items() if k != "samples_per_mode"})
     return metrics

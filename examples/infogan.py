@@ -22,7 +22,7 @@ from minigan import optim
 from minigan.data import load_digits
 from minigan.eval import load_classifier, score_samples
 from minigan.models import infogan
-from minigan.utils import save_image
+from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 
@@ -83,7 +83,7 @@ def main(argv=None):
         c[:, j] = np.tile(sweep, K)
         save_image(generate(np.repeat(z[:1], len(c), 0), np.repeat(np.arange(K), len(sweep)), c),
                    os.path.join(run.out, f"code_continuous_{j + 1}.png"), nrow=len(sweep))
-    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples, y=codes)
+    save_npz(os.path.join(run.out, "samples.npz"), x=samples, y=codes)
     metrics = run.finish({"data": args.data, "lambda_cat": args.lambda_cat, "lambda_cont": args.lambda_cont,
                           **metrics})
     print({k: v for k, v in metrics.items() if k in ("steps", "wall_time_s", "purity", "code_to_class",

@@ -23,7 +23,7 @@ import numpy as np
 import minigan as mg
 from minigan.data import load_digits, load_lfw_subset
 from minigan.models import pca as pca_model
-from minigan.utils import save_image
+from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 SHOWN_K = (1, 2, 5, 10, 20, 40)
@@ -82,7 +82,7 @@ def main(argv=None):
         z = mg.randn(max(args.num_samples, 1000), steps, device=args.device) * \
             mg.tensor(np.sqrt(pca.explained_variance.numpy()[:steps]), device=args.device)
         samples = np.clip(pca.decode(z).numpy(), -1, 1).reshape((-1,) + shape).astype(np.float32)
-    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)
+    save_npz(os.path.join(run.out, "samples.npz"), x=samples)
 
     metrics = run.finish({
         "data": args.data, "train_images": len(train), "test_images": len(test), "data_dim": data_dim,

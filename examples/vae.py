@@ -28,7 +28,7 @@ from minigan import optim
 from minigan.data import load_digits
 from minigan.eval import load_classifier, score_samples
 from minigan.models import vae as vae_model
-from minigan.utils import save_image
+from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
@@ -73,7 +73,7 @@ def main(argv=None):
         z = vae_model.sample_latent(max(args.num_samples, 1000), args.latent_dim, args.device)
         samples = vae.decode_mean(z, shape).numpy().astype(np.float32)
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)
-        np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)
+        save_npz(os.path.join(run.out, "samples.npz"), x=samples)
 
         codes_test, _ = vae.encoder(x_test)
         lines = [vae_model.interpolate(codes_test[2 * i], codes_test[2 * i + 1], 10) for i in range(8)]

@@ -35,7 +35,7 @@ from minigan import optim
 from minigan.data import load_digits, load_fashion_mnist
 from minigan.eval import classifier_fd, load_classifier, score_samples
 from minigan.models import vaegan
-from minigan.utils import save_image
+from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 SHOWN = 16  # held-out images per row of reconstructions.png
@@ -109,7 +109,7 @@ def main(argv=None):
         decoder.train()
         samples = batched(decoder, z, args.device, args.batch_size)
     save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)
-    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)
+    save_npz(os.path.join(run.out, "samples.npz"), x=samples)
     pairs = np.stack([test[:2 * SHOWN].reshape((2, SHOWN) + shape), recons[:2 * SHOWN].reshape((2, SHOWN) + shape)], 1)
     save_image(pairs.reshape((-1,) + shape), os.path.join(run.out, "reconstructions.png"), nrow=SHOWN)
 

@@ -40,7 +40,7 @@ from minigan import optim
 from minigan.data import grid, grid_modes, load_digits, mode_metrics, ring, ring_modes
 from minigan.eval import load_classifier, score_samples
 from minigan.models import wgan
-from minigan.utils import save_image, save_points
+from minigan.utils import save_image, save_npz, save_points
 from minigan.utils.experiment import Experiment, RunSettings, example_parser
 
 # the toy mixtures, as minigan.data draws them: (sampler, mode centers, std)
@@ -184,7 +184,7 @@ def main(argv=None):
         test, _ = load_digits(size=args.image_size, split="test", seed=args.seed)
         metrics = score_samples(load_classifier("digits"), samples, real=test)
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8, value_range=(-1, 1))
-    np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)
+    save_npz(os.path.join(run.out, "samples.npz"), x=samples)
     metrics = run.finish({"data": args.data, "penalty": args.penalty, "recipe": recipe_name, "n_critic": args.n_critic,
                           **({"gp_weight": args.gp_weight, "beta1": args.beta1} if args.penalty == "gp" else {}),
                           "lr": args.lr, "lr_decay": args.lr_decay, "batch_size": args.batch_size,

@@ -173,3 +173,30 @@ def test_infogan_example_writes_the_contract_files(tmp_path):
 
 def test_infogan_example_resumed_run_equals_uninterrupted_run(tmp_path):
     assert_resume_continues_the_run("infogan", tmp_path, 6, 3, ("--batch-size", 16), ["generator", "discriminator"])
+
+
+def test_a_diverging_example_stops_with_a_clear_error_and_keeps_the_good_checkpoint(tmp_path):
+    """``--lr 1e6``: the first non-finite loss stops the run (non-zero exit, the step and
+    the loss named) and the checkpoint of the earlier good run is not replaced."""
+    from minigan.utils.experiment import TrainingDiverged
+
+    run("wgan", tmp_path, "--steps", 2, "--batch-size", 32)
+    before = (tmp_path / "checkpoint.safetensors").read_bytes()
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+: loss '\w+' is nan"):
+        run("wgan", tmp_path, "--steps", 30, "--batch-size", 32, "--lr", 1e6, "--checkpoint-every", 1,
+            "--overwrite")
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
+    assert load_checkpoint(tmp_path / "checkpoint.safetensors")["step"] == 2
+
+
+def test_a_second_run_into_the_same_out_is_refused_unless_resume_or_overwrite(tmp_path):
+    from minigan.utils.experiment import RunExists
+
+    run("gan", tmp_path, "--steps", 4, "--batch-size", 16)
+    files = {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)}
+    with pytest.raises(RunExists, match=r"already holds a run .*--resume.*--overwrite"):
+        run("gan", tmp_path, "--steps", 2, "--batch-size", 16)
+    assert {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)} == files
+    assert run("gan", tmp_path, "--steps", 6, "--batch-size", 16, "--resume")["steps"] == 6
+    assert run("gan", tmp_path, "--steps", 2, "--batch-size", 16, "--overwrite")["steps"] == 2
+    assert load_checkpoint(tmp_path / "checkpoint.safetensors")["step"] == 2

@@ -8,8 +8,9 @@ import pytest
 import safetensors.numpy
 from PIL import Image
 
-from minigan.utils import (CheckpointError, load_checkpoint, make_grid, progress, save_checkpoint,
-                           save_image, save_losses, save_points, to_numpy, write_metrics)
+from minigan.utils import (CheckpointError, load_checkpoint, make_grid, progress, remove_stale_temporaries,
+                           save_checkpoint, save_image, save_losses, save_npz, save_points, to_numpy,
+                           write_metrics)
 
 progress_module = importlib.import_module("minigan.utils.progress")  # the name is the function
 
@@ -273,6 +274,91 @@ def test_checkpoint_write_that_fails_leaves_old_file_and_no_temp(tmp_path, monke
     assert load_checkpoint(path)["step"] == 1
 
 
+_OUTPUTS = {
+    "samples.npz": lambda path, v: save_npz(path, x=np.full((40, 3), v, dtype=np.float32)),
+    "metrics.json": lambda path, v: write_metrics(path, {"value": v}),
+    "samples.png": lambda path, v: save_image(np.full((4, 1, 8, 8), v / 10), path),
+    "points.png": lambda path, v: save_points(np.full((10, 2), float(v)), path),
+    "losses.png": lambda path, v: save_losses({"loss": [float(v)] * 5}, path),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OUTPUTS))
+@pytest.mark.parametrize("failing", ["write", "replace"])
+def test_every_output_write_that_fails_midway_leaves_old_file_and_no_temp(tmp_path, monkeypatch, name, failing):
+    import builtins
+    import io
+
+    path = tmp_path / name
+    _OUTPUTS[name](path, 1)
+    before = path.read_bytes()
+    if failing == "replace":
+        def crash(*args):
+            raise OSError("simulated crash in os.replace")
+        monkeypatch.setattr(os, "replace", crash)
+    else:  # the temporary is opened, half written, then the disk is full
+        real_open = builtins.open
+
+        class HalfWritten(io.FileIO):
+            def write(self, data):
+                super().write(bytes(data)[: len(data) // 2])
+                raise OSError("simulated crash: no space left on device")
+
+        def fake_open(file, mode="r", *args, **kwargs):
+            if str(file).endswith(".tmp") and "b" in mode:
+                return HalfWritten(file, mode.replace("b", ""))
+            return real_open(file, mode, *args, **kwargs)
+        monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(OSError, match="simulated crash"):
+        _OUTPUTS[name](path, 2)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_stale_temporaries_of_a_killed_write_are_removed_and_nothing_else(tmp_path):
+    from minigan.utils.experiment import Experiment, RunSettings
+
+    stale = ["samples.npz.0a1b2c3d.tmp", "checkpoint.safetensors.deadbeef.tmp"]
+    kept = ["notes.tmp", "samples.npz", "data.12345678.tmp.bak"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted(str(tmp_path / n) for n in stale)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept)
+    (tmp_path / stale[0]).write_bytes(b"x")
+    Experiment("toy", RunSettings(out=str(tmp_path), progress=False), {}, {})  # a run cleans up on start
+    assert sorted(os.listdir(tmp_path)) == sorted(kept)
+
+
+def test_a_checkpoint_with_flipped_tensor_bytes_is_refused_naming_file_and_tensor(tmp_path):
+    import struct
+
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, {"step": 3, "model": {"w": np.arange(6, dtype=np.float32), "b": np.ones(2)}})
+    whole = bytearray(path.read_bytes())
+    header_len = struct.unpack("<Q", whole[:8])[0]
+    header = json.loads(whole[8:8 + header_len])
+    start, _ = header["model.w"]["data_offsets"]
+    whole[8 + header_len + start + 5] ^= 0x10  # one bit of w[1], the header intact
+    path.write_bytes(bytes(whole))
+    with pytest.raises(CheckpointError, match=r"checkpoint.safetensors.*'model.w' is corrupt"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_without_checksums_still_loads(tmp_path):
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, _training_state())
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        arrays = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(f.metadata()["minigan"])
+    del meta["crc32"]  # as written before the checksums existed
+    safetensors.numpy.save_file(arrays, str(path), metadata={"minigan": json.dumps(meta)})
+    state = load_checkpoint(path)
+    assert state["step"] == _training_state()["step"]
+
+
 def test_loading_a_missing_truncated_or_foreign_file_names_the_path(tmp_path):
     path = tmp_path / "checkpoint.safetensors"
     with pytest.raises(FileNotFoundError, match="checkpoint.safetensors"):
@@ -366,3 +452,52 @@ def test_experiment_writes_into_runs_name_data_by_default(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert Experiment("gan", RunSettings(data="ring"), {}, {}).out == os.path.join("runs", "gan-ring")
     assert Experiment("toy", RunSettings(), {}, {}).out == os.path.join("runs", "toy")
+
+
+def test_a_non_finite_loss_stops_the_run_naming_step_and_loss_and_keeps_the_checkpoint(tmp_path):
+    from minigan.utils.experiment import TrainingDiverged
+
+    run, model, opt = _experiment(tmp_path)
+    _train(run, model, opt, 4)
+    before = (tmp_path / "checkpoint.safetensors").read_bytes()
+    run, model, opt = _experiment(tmp_path, resume=True)
+    run.maybe_resume()
+    with pytest.raises(TrainingDiverged, match=r"step 6: loss 'g_loss' is inf"):
+        for step in run.steps(10):
+            run.log({"d_loss": 0.5, "g_loss": 0.5 if step < 5 else float("inf")})
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
+    assert run.history["g_loss"] == [0.5]  # step 5 recorded; the non-finite value of step 6 is not
+
+
+@pytest.mark.parametrize("where", ["parameter", "optimizer"])
+def test_a_checkpoint_with_non_finite_parameters_or_optimizer_state_is_not_written(tmp_path, where):
+    from minigan.utils.experiment import TrainingDiverged
+
+    run, model, opt = _experiment(tmp_path)
+    _train(run, model, opt, 2)
+    before = (tmp_path / "checkpoint.safetensors").read_bytes()
+    if where == "parameter":
+        model.weight.data[...] = np.nan
+        match = r"modules.model.weight"
+    else:
+        state = next(iter(opt.state.values()))
+        key = next(k for k, v in state.items() if hasattr(v, "shape") or hasattr(v, "data"))
+        to_numpy(state[key])[...] = np.inf
+        match = r"optimizers.model.state.*" + key
+    with pytest.raises(TrainingDiverged, match=match):
+        run.save()
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_an_experiment_refuses_an_out_holding_a_run_before_writing_anything(tmp_path):
+    from minigan.utils.experiment import Experiment, RunExists, RunSettings
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    (out / "samples.npz.0a1b2c3d.tmp").write_bytes(b"x")
+    with pytest.raises(RunExists, match=r"metrics.json.*--resume.*--overwrite"):
+        Experiment("toy", RunSettings(out=str(out), progress=False), {}, {})
+    assert sorted(os.listdir(out)) == ["metrics.json", "samples.npz.0a1b2c3d.tmp"]
+    for flag in ("resume", "overwrite"):
+        Experiment("toy", RunSettings(out=str(out), progress=False, **{flag: True}), {}, {})

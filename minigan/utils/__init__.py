@@ -4,12 +4,12 @@ Nothing here imports the autograd engine: a Tensor is accepted as anything with 
 ``.data`` array (see ``to_numpy``), so these helpers work on plain arrays too.
 """
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .common import atomic_write, to_numpy
+from .common import atomic_save, atomic_write, remove_stale_temporaries, save_npz, to_numpy
 from .images import make_grid, save_image, save_points
 from .metrics import write_metrics
 from .plots import save_losses
 from .progress import progress
 
-__all__ = ["CheckpointError", "atomic_write", "load_checkpoint", "make_grid", "progress",
-           "save_checkpoint", "save_image", "save_losses", "save_points", "to_numpy",
-           "write_metrics"]
+__all__ = ["CheckpointError", "atomic_save", "atomic_write", "load_checkpoint", "make_grid",
+           "progress", "remove_stale_temporaries", "save_checkpoint", "save_image", "save_losses",
+           "save_npz", "save_points", "to_numpy", "write_metrics"]

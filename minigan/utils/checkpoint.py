@@ -15,11 +15,16 @@ tagged (``{"dict": [[key, value], ...]}``, ``{"list": [...]}``, ``{"tuple": [...
 so that integer dict keys and tuples come back as they went in; Python's JSON
 keeps integers of any size exactly (the 128-bit PCG64 RNG state survives).
 
+The metadata also holds a CRC-32 of each tensor's bytes (``"crc32": {name: value}``);
+loading checks them and names the file and the tensor whose bytes changed.
+Checkpoints written before the checksums existed load unchecked.
+
 Loading returns the same tree with NumPy arrays (dtype and shape preserved, 0-d
 included); NumPy scalars come back as NumPy scalars of the same dtype.
 """
 import json
 import os
+import zlib
 
 import numpy as np
 import safetensors.numpy
@@ -39,7 +44,8 @@ def save_checkpoint(path, state):
     """Write ``state`` to ``path`` (a ``.safetensors`` file), atomically."""
     arrays = {}
     tree = _encode(state, (), arrays)
-    metadata = {_METADATA_KEY: json.dumps({"format": _FORMAT, "tree": tree})}
+    checksums = {name: _crc32(array) for name, array in arrays.items()}
+    metadata = {_METADATA_KEY: json.dumps({"format": _FORMAT, "tree": tree, "crc32": checksums})}
     try:
         data = safetensors.numpy.save(arrays, metadata=metadata)
     except Exception as error:  # e.g. a dtype safetensors cannot store
@@ -68,9 +74,25 @@ def load_checkpoint(path):
         header = json.loads(metadata[_METADATA_KEY])
         if header.get("format") != _FORMAT:
             raise ValueError(f"unknown format {header.get('format')!r}, expected {_FORMAT!r}")
-        return _decode(header["tree"], arrays)
+        checksums = header.get("crc32", {})  # absent in checkpoints older than the checksums
+        tree = _decode(header["tree"], arrays)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise CheckpointError(f"{path!r}: malformed checkpoint metadata: {error}") from error
+    for name, expected in checksums.items():
+        if name not in arrays:
+            raise CheckpointError(f"{path!r}: tensor {name!r} has a checksum but is missing from the file")
+        if _crc32(arrays[name]) != expected:
+            raise CheckpointError(f"{path!r}: tensor {name!r} is corrupt: its bytes do not match the "
+                                  "checksum stored when the checkpoint was written")
+    return tree
+
+
+def _crc32(array):
+    """CRC-32 of an array's bytes as safetensors stores them (C order, little-endian)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return zlib.crc32(memoryview(array).cast("B")) if array.size else 0
 
 
 # ---------------------------------------------------------------- the tree <-> JSON

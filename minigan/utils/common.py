@@ -1,6 +1,8 @@
 """Two helpers every writer in ``minigan.utils`` shares: arrays out, bytes in safely."""
 import contextlib
+import io
 import os
+import re
 import secrets
 
 from ..backend import to_numpy  # noqa: F401  (arrays out: minigan.utils.to_numpy)
@@ -13,6 +15,10 @@ def ensure_parent(path):
     return path
 
 
+_TMP_SUFFIX = ".tmp"
+_TMP_NAME = re.compile(r"^.+\.[0-9a-f]{8}\.tmp$")  # what atomic_write names its temporaries
+
+
 def atomic_write(path, data):
     """Write ``data`` (bytes) to ``path`` so that a reader sees the old file or the new one.
 
@@ -21,7 +27,7 @@ def atomic_write(path, data):
     ``path``. A crash at any point leaves ``path`` as it was.
     """
     path = ensure_parent(path)
-    tmp = f"{path}.{secrets.token_hex(4)}.tmp"  # opened with "x": honours the umask, unlike mkstemp
+    tmp = f"{path}.{secrets.token_hex(4)}{_TMP_SUFFIX}"  # opened with "x": honours the umask, unlike mkstemp
     try:
         with open(tmp, "xb") as f:
             f.write(data)
@@ -44,3 +50,34 @@ def _fsync_directory(directory):
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def atomic_save(path, write):
+    """Write a file atomically through ``write(file)``, which writes into a binary
+    file object (``np.savez_compressed``, ``Image.save``, ``Figure.savefig``...).
+
+    The bytes are gathered in memory and handed to ``atomic_write``: a failure while
+    writing leaves the previous file at ``path`` as it was, and no temporary behind.
+    """
+    buffer = io.BytesIO()
+    write(buffer)
+    atomic_write(path, buffer.getvalue())
+
+
+def save_npz(path, **arrays):
+    """``np.savez_compressed(path, **arrays)``, atomically (see ``atomic_write``)."""
+    import numpy as np
+    atomic_save(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+def remove_stale_temporaries(directory):
+    """Delete the temporaries ``atomic_write`` leaves when a process is killed while
+    writing (``NAME.<8 hex digits>.tmp``) in ``directory``; returns their paths."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory):
+            if _TMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+    return removed

@@ -12,9 +12,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .common import remove_stale_temporaries, to_numpy
 from .metrics import write_metrics
 from .plots import save_losses
 from .progress import progress
+
+
+class RunExists(FileExistsError):
+    """``--out`` already holds a run, and neither --resume nor --overwrite was given."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss, a parameter or an optimizer's state stopped being finite: the run stops
+    and the last checkpoint written (with finite values) is kept."""
 
 
 def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
@@ -34,6 +44,8 @@ def example_parser(description, data=None, default_data=None, steps=1000, batch_
         p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.safetensors if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh even if OUT already holds a run, replacing its files")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--num-samples", type=int, default=1000, help="samples saved to samples.npz")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -48,6 +60,7 @@ class RunSettings:
     device: str = "cpu"
     seed: int = 0               # recorded in metrics.json (the script seeds its generators)
     resume: bool = False        # continue from OUT/checkpoint.safetensors if it exists
+    overwrite: bool = False     # start afresh even where OUT already holds a run
     checkpoint_every: int = 500
     progress: bool = True       # show a progress bar
 
@@ -55,7 +68,8 @@ class RunSettings:
     def from_args(cls, args):
         """The settings from the flags ``example_parser`` parsed."""
         return cls(out=args.out, data=args.data, device=args.device, seed=args.seed, resume=args.resume,
-                   checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                   overwrite=getattr(args, "overwrite", False), checkpoint_every=args.checkpoint_every,
+                   progress=not args.no_progress)
 
 
 class Experiment:
@@ -70,20 +84,46 @@ class Experiment:
     def __init__(self, name, settings, modules, optimizers, rngs=None):
         self.settings = settings
         self.out = settings.out or os.path.join("runs", f"{name}-{settings.data}" if settings.data else name)
+        self._refuse_to_replace_a_run()
         os.makedirs(self.out, exist_ok=True)
+        remove_stale_temporaries(self.out)  # left by a run killed while writing an output
         self.modules, self.optimizers, self.rngs = modules, optimizers, rngs or {}
         self.history = {}
         self.step = 0
         self.started = time.time()
         self.elapsed_before = 0.0
 
+    def _refuse_to_replace_a_run(self):
+        """A fresh run into an OUT that holds one (a checkpoint or metrics.json) would
+        replace it: refused, before anything is written, unless --resume or --overwrite."""
+        if self.settings.resume or self.settings.overwrite:
+            return
+        found = [f for f in ("checkpoint.safetensors", "metrics.json") if os.path.exists(os.path.join(self.out, f))]
+        if found:
+            raise RunExists(f"{self.out!r} already holds a run ({', '.join(found)}); pass --resume to continue "
+                            "it, --overwrite to replace it, or another --out")
+
     @property
     def checkpoint_path(self):
         return os.path.join(self.out, "checkpoint.safetensors")
 
     def log(self, losses):
-        for k, v in losses.items():
-            self.history.setdefault(k, []).append(float(v))
+        """Append this step's losses to the history; a non-finite one stops the run
+        (``TrainingDiverged``) before anything is recorded or saved."""
+        values = {k: float(v) for k, v in losses.items()}
+        bad = [k for k, v in values.items() if not np.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: loss "
+                + ", ".join(f"{k!r} is {values[k]}" for k in bad)
+                + f"; stopped, {self._kept()} (try a smaller learning rate)")
+        for k, v in values.items():
+            self.history.setdefault(k, []).append(v)
+
+    def _kept(self):
+        if os.path.exists(self.checkpoint_path):
+            return f"the last checkpoint {self.checkpoint_path} is kept as it was"
+        return "no checkpoint was written"
 
     def steps(self, total, desc=None):
         """The training loop's step numbers, from where a resumed run stopped to
@@ -118,7 +158,15 @@ class Experiment:
         return str(self.settings.device).startswith("cuda")
 
     def save(self):
-        save_checkpoint(self.checkpoint_path, self.state())
+        """Write the checkpoint, unless a parameter or an optimizer's state holds a NaN
+        or an infinity: then ``TrainingDiverged``, and the last good checkpoint stays."""
+        state = self.state()
+        bad = _non_finite(state["modules"], ("modules",)) + _non_finite(state["optimizers"], ("optimizers",))
+        if bad:
+            shown = ", ".join(repr(name) for name in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise TrainingDiverged(f"training diverged by step {self.step}: NaN or infinite values in "
+                                   f"{shown}; checkpoint not saved, {self._kept()}")
+        save_checkpoint(self.checkpoint_path, state)
 
     def maybe_resume(self):
         """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from."""
@@ -156,6 +204,20 @@ class Experiment:
         if not os.path.exists(self.checkpoint_path):
             self.save()
         return metrics
+
+
+def _non_finite(node, path=()):
+    """The dotted names of the floating-point arrays (or Tensors) under ``node`` that
+    hold a NaN or an infinity."""
+    if isinstance(node, dict):
+        return [name for k, v in node.items() for name in _non_finite(v, path + (str(k),))]
+    if isinstance(node, (list, tuple)):
+        return [name for i, v in enumerate(node) for name in _non_finite(v, path + (str(i),))]
+    if hasattr(node, "shape") or hasattr(node, "data"):
+        array = to_numpy(node)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            return [".".join(path)]
+    return []
 
 
 def _tensors(node, Tensor):

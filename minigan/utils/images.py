@@ -6,7 +6,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .common import ensure_parent, to_numpy
+from .common import atomic_save, to_numpy
 
 
 def make_grid(images, nrow=8, padding=2, pad_value=0.0, value_range=None, normalize=False):
@@ -55,7 +55,7 @@ def save_image(images, path, nrow=8, value_range=(-1, 1), padding=2, pad_value=0
         picture = Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)))  # RGB(A)
     else:
         raise ValueError(f"save_image: images have {channels} channels; expected 1, 3 or 4")
-    picture.save(ensure_parent(path))
+    atomic_save(path, lambda f: picture.save(f, format="PNG"))
 
 
 def save_points(points, path, reference=None, title=None, limits=None):
@@ -81,7 +81,7 @@ def save_points(points, path, reference=None, title=None, limits=None):
     axes.set_aspect("equal")
     if title:
         axes.set_title(title)
-    figure.savefig(ensure_parent(path), dpi=100, bbox_inches="tight")
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=100, bbox_inches="tight"))
 
 
 def _as_batch(images):

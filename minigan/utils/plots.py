@@ -3,7 +3,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .common import ensure_parent, to_numpy
+from .common import atomic_save, to_numpy
 
 
 def save_losses(history, path, title=None, smooth=None):
@@ -37,4 +37,4 @@ def save_losses(history, path, title=None, smooth=None):
     if title:
         axes.set_title(title)
     axes.grid(alpha=0.3)
-    figure.savefig(ensure_parent(path), dpi=100, bbox_inches="tight")
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=100, bbox_inches="tight"))
