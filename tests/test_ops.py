@@ -600,3 +600,43 @@ def test_activations_split_over_cpu_threads_match_torch_on_a_large_batch(name, s
     mine.backward(mg.tensor(gy))
     theirs.backward(torch.tensor(gy))
     np.testing.assert_array_equal(mx.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_at_0_and_1_matches_torch(dtype, reduction):
+    """Probabilities of exactly 0 and 1 (a saturated sigmoid) and next to them: torch's
+    clamped values, its finite gradient for the input and its -logit(x) for the target."""
+    tiny = np.finfo(dtype).tiny
+    x = np.array([0, 1, 0, 1, tiny, 1 - np.finfo(dtype).epsneg, tiny, 0.3], dtype=dtype)
+    y = np.array([0, 1, 1, 0, 1, 1, 0, 0.7], dtype=dtype)
+    w = np.linspace(0.5, 2, x.size).astype(dtype)
+    for weight in (None, w):
+        a, t = mg.tensor(x, requires_grad=True), mg.tensor(y, requires_grad=True)
+        loss = F.binary_cross_entropy(a, t, weight=None if weight is None else mg.tensor(weight), reduction=reduction)
+        ga, gt = mg.grad(loss, [a, t], mg.ones_like(loss))
+        ta, tt = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+        tloss = TF.binary_cross_entropy(ta, tt, weight=None if weight is None else torch.tensor(weight),
+                                        reduction=reduction)
+        tga, tgt = torch.autograd.grad(tloss, [ta, tt], torch.ones_like(tloss))
+        assert loss.dtype == dtype and ga.dtype == dtype
+        np.testing.assert_allclose(loss.data, tloss.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ga.data, tga.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(gt.data, tgt.numpy(), rtol=1e-6)
+        assert np.isfinite(ga.data).all()
+
+
+def test_bce_of_a_saturated_sigmoid_leaves_adam_finite():
+    """A logit of 40 makes sigmoid exactly 1 in float32: one Adam step stays finite (as in torch)."""
+    mg.manual_seed(0)
+    net = mg.nn.Linear(3, 1)
+    with mg.no_grad():
+        net.weight.data[...] = 20.0
+    opt = mg.optim.Adam(net.parameters(), lr=1e-3)
+    p = mg.sigmoid(net(mg.ones((4, 3))))
+    assert (p.data == 1).all()
+    loss = mg.nn.BCELoss()(p, mg.zeros((4, 1)))
+    assert np.isfinite(loss.item())
+    loss.backward()
+    opt.step()
+    assert all(np.isfinite(q.data).all() for q in net.parameters())
