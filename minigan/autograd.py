@@ -68,6 +68,30 @@ def _is_float(dtype):
     return np.dtype(dtype).kind == "f"
 
 
+_NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: what a tensor may hold
+
+
+def _refuse_non_numeric(data, from_array):
+    """A TypeError, as torch's, for data that is not numbers (None, strings, bytes, objects).
+
+    From an array it names the array's type (torch.from_numpy's words); from Python data
+    the first element that is not a number (torch.tensor's).
+    """
+    kind = data.dtype.kind
+    if kind in _NUMERIC_KINDS:
+        return
+    numbers = "tensors hold bool, integer, floating-point or complex numbers"
+    if from_array:
+        raise TypeError(f"can't convert np.ndarray of type numpy.{data.dtype.type.__name__}; {numbers}")
+    if kind == "O":
+        bad = next((v for v in data.flat if not isinstance(v, (bool, int, float, complex, np.number, np.bool_))),
+                   None)
+        name = type(bad).__name__
+    else:
+        name = {"U": "str", "S": "bytes"}.get(kind, data.dtype.name)
+    raise TypeError(f"Could not infer dtype of {name}; {numbers}")
+
+
 class Tensor:
     """An n-dimensional array that remembers how it was made.
 
@@ -82,10 +106,14 @@ class Tensor:
             data = data.data
         if isinstance(data, np.generic):
             data = np.asarray(data)
+            _refuse_non_numeric(data, from_array=True)
         elif not hasattr(data, "shape"):
             data = np.asarray(data)
+            _refuse_non_numeric(data, from_array=False)
             if data.dtype == np.float64:
                 data = data.astype(np.float32)  # Python floats -> torch's default dtype
+        else:
+            _refuse_non_numeric(data, from_array=True)
         if requires_grad and not _is_float(data.dtype):
             raise RuntimeError(f"only floating-point tensors can require gradients, got {data.dtype}")
         self.data = data
