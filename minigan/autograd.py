@@ -68,6 +68,30 @@ def _is_float(dtype):
     return np.dtype(dtype).kind == "f"
 
 
+_NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: what a tensor may hold
+
+
+def _refuse_non_numeric(data, from_array):
+    """A TypeError, as torch's, for data that is not numbers (None, strings, bytes, objects).
+
+    From an array it names the array's type (torch.from_numpy's words); from Python data
+    the first element that is not a number (torch.tensor's).
+    """
+    kind = data.dtype.kind
+    if kind in _NUMERIC_KINDS:
+        return
+    numbers = "tensors hold bool, integer, floating-point or complex numbers"
+    if from_array:
+        raise TypeError(f"can't convert np.ndarray of type numpy.{data.dtype.type.__name__}; {numbers}")
+    if kind == "O":
+        bad = next((v for v in data.flat if not isinstance(v, (bool, int, float, complex, np.number, np.bool_))),
+                   None)
+        name = type(bad).__name__
+    else:
+        name = {"U": "str", "S": "bytes"}.get(kind, data.dtype.name)
+    raise TypeError(f"Could not infer dtype of {name}; {numbers}")
+
+
 class Tensor:
     """An n-dimensional array that remembers how it was made.
 
@@ -82,10 +106,14 @@ class Tensor:
             data = data.data
         if isinstance(data, np.generic):
             data = np.asarray(data)
+            _refuse_non_numeric(data, from_array=True)
         elif not hasattr(data, "shape"):
             data = np.asarray(data)
+            _refuse_non_numeric(data, from_array=False)
             if data.dtype == np.float64:
                 data = data.astype(np.float32)  # Python floats -> torch's default dtype
+        else:
+            _refuse_non_numeric(data, from_array=True)
         if requires_grad and not _is_float(data.dtype):
             raise RuntimeError(f"only floating-point tensors can require gradients, got {data.dtype}")
         self.data = data
@@ -335,7 +363,8 @@ def _constant(x, like):
     """A Python number or array operand as an array on ``like``'s device.
 
     A number takes the dtype of the tensor it meets (``x * 0.5`` stays float32),
-    except that a float meeting an integer tensor becomes float32, as in torch.
+    except where its kind is above the tensor's, as in torch: a float meeting an
+    integer or bool tensor becomes float32, an integer meeting a bool tensor int64.
     """
     if hasattr(x, "shape") and not isinstance(x, np.generic):
         return x
@@ -343,9 +372,50 @@ def _constant(x, like):
     if like is None:
         return Tensor(x).data
     dtype = like.dtype
-    if not _is_float(dtype) and isinstance(x, (float, np.floating)):
-        dtype = np.float32
+    if _KINDS.index(_scalar_kind(x)) > _KINDS.index(dtype.kind.replace("u", "i")):
+        dtype = _DEFAULT_DTYPES[_scalar_kind(x)]
     return xp.asarray(x, dtype=dtype)
+
+
+# torch's type promotion: kinds in order, and the dtype a Python number of each kind gets
+_KINDS = "bifc"
+_DEFAULT_DTYPES = {"b": np.dtype(np.bool_), "i": np.dtype(np.int64), "f": np.dtype(np.float32),
+                   "c": np.dtype(np.complex64)}
+
+
+def _scalar_kind(x):
+    if isinstance(x, (bool, np.bool_)):
+        return "b"
+    if isinstance(x, (int, np.integer)):
+        return "i"
+    if isinstance(x, (float, np.floating)):
+        return "f"
+    return "c"
+
+
+def result_dtype(a, b):
+    """The dtype torch gives a binary elementwise op on ``a`` and ``b`` (Tensors, arrays or numbers).
+
+    Operands rank as: tensors with dimensions, then 0-d tensors, then Python numbers. The
+    highest-ranked operands decide (float32 with float64 -> float64, int32 with int64 -> int64,
+    int64 with float32 -> float32, bool with int -> int); a lower-ranked operand counts only
+    where its kind (bool < int < float < complex) is above theirs, so ``float32 * 2.0`` and
+    ``float32 tensor * float64 0-d tensor`` stay float32, while ``int64 tensor * 0.5`` is float32.
+    """
+    def facts(x):
+        if hasattr(x, "shape") and not isinstance(x, np.generic):
+            dtype = np.dtype(x.dtype)
+            return dtype, _KINDS.index(dtype.kind.replace("u", "i")), 2 if len(x.shape) else 1
+        kind = _scalar_kind(x)
+        return _DEFAULT_DTYPES[kind], _KINDS.index(kind), 0
+
+    (da, ka, ra), (db, kb, rb) = facts(a), facts(b)
+    if da == db:
+        return da
+    if ra == rb:
+        return da if ka > kb else db if kb > ka else np.promote_types(da, db)
+    (dh, kh, _), (dl, kl, _) = ((da, ka, ra), (db, kb, rb)) if ra > rb else ((db, kb, rb), (da, ka, ra))
+    return dl if kl > kh else dh
 
 
 # ---------------------------------------------------------------- the engine's own ops

@@ -5,7 +5,7 @@ Floating tensors default to float32; integer data to int64, as torch does.
 import numpy as np
 
 from . import backend
-from .autograd import Tensor
+from .autograd import Tensor, _refuse_non_numeric
 
 
 def _dtype(dtype, default=np.float32):
@@ -23,7 +23,12 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.xp_for(device)
-    array = xp.array(backend.to_device(data, device) if hasattr(data, "shape") else data)
+    if hasattr(data, "shape"):
+        _refuse_non_numeric(data, from_array=True)
+        array = xp.array(backend.to_device(data, device))
+    else:
+        array = xp.array(data)
+        _refuse_non_numeric(array, from_array=False)
     if dtype is not None:
         array = array.astype(dtype)
     elif array.dtype == np.float64 and not hasattr(data, "dtype"):

@@ -197,6 +197,35 @@ def test_integer_tensor_cannot_require_grad():
         mg.tensor([1, 2, 3], requires_grad=True)
 
 
+@pytest.mark.parametrize("make, match", [
+    (lambda: mg.tensor([1, None, 3]), "Could not infer dtype of NoneType"),
+    (lambda: mg.tensor(["a"]), "Could not infer dtype of str"),
+    (lambda: mg.tensor([b"a"]), "Could not infer dtype of bytes"),
+    (lambda: mg.tensor([[1.0], [{}]]), "Could not infer dtype of dict"),
+    (lambda: mg.tensor(["1.5"], dtype="float32"), "Could not infer dtype of str"),
+    (lambda: mg.Tensor([1, "x"]), "Could not infer dtype of str"),
+    (lambda: mg.tensor(np.array(["a"])), "numpy.str_"),
+    (lambda: mg.as_tensor(np.array([1, 2], dtype=object)), "numpy.object_"),
+    (lambda: mg.Tensor(np.array(["a", "b"])), "numpy.str_"),
+    (lambda: mg.Tensor(np.array([b"a"])), "numpy.bytes_"),
+    (lambda: mg.Tensor(np.array([1, None], dtype=object)), "numpy.object_"),
+    (lambda: mg.Tensor(np.str_("a")), "numpy.str_"),
+])
+def test_non_numbers_are_refused_at_construction(make, match):
+    """As torch does (TypeError), rather than an object or string tensor that fails later."""
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_numbers_of_every_kind_still_make_tensors():
+    assert mg.tensor([True, False]).dtype == np.bool_
+    assert mg.tensor([1, 2]).dtype == np.int64
+    assert mg.tensor([1, 2.5]).dtype == np.float32
+    assert mg.tensor(np.array([1, 2], dtype=np.uint8)).dtype == np.uint8
+    assert mg.tensor(np.array([1 + 2j])).dtype == np.complex128
+    assert mg.Tensor(np.float64(2.0)).dtype == np.float64
+
+
 def test_mixed_devices_raise_naming_both(monkeypatch):
     # a stand-in for a GPU array: the backend tells devices apart by the CuPy array type
     import types

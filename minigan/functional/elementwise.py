@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Cast, Copy, Function, Tensor, ToDevice  # noqa: F401 (the engine's own, re-exported)
+from ..autograd import _constant, result_dtype
 from ..creation import zeros_like
 from .shape import sum_to
 
@@ -17,14 +18,28 @@ def _kind(dtype):
     return np.dtype(dtype).kind
 
 
+def _as_dtype(x, dtype):
+    if not hasattr(x, "shape") or isinstance(x, np.generic) or x.dtype == dtype:
+        return x  # a number becomes an array of the tensor's (promoted) dtype in Function
+    return x.to(dtype=dtype) if isinstance(x, Tensor) else x.astype(dtype)
+
+
 class Binary(Function):
-    """Checks shared by the broadcasting binary ops: shapes, dtypes, devices."""
+    """Shared by the broadcasting binary ops: torch's type promotion, then the shape check.
+
+    Operands of different dtypes are cast to torch's result dtype first (autograd's
+    ``result_dtype``), with differentiable casts, so each gradient comes back in its
+    operand's dtype.
+    """
+
+    def __call__(self, a, b):
+        if getattr(a, "dtype", None) != getattr(b, "dtype", None):
+            dtype = result_dtype(a, b)
+            a, b = _as_dtype(a, dtype), _as_dtype(b, dtype)
+        return super().__call__(a, b)
 
     def forward(self, a, b):
         name = type(self).__name__.lower()
-        if _kind(a.dtype) == "f" and _kind(b.dtype) == "f" and a.dtype != b.dtype:
-            raise TypeError(f"{name}: dtypes differ ({a.dtype} and {b.dtype}) for shapes "
-                            f"{tuple(a.shape)} and {tuple(b.shape)}; cast one with .to(dtype)")
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
@@ -65,7 +80,7 @@ class Mul(Binary):
 class Div(Binary):
     def compute(self, a, b):
         if _kind(a.dtype) != "f" and _kind(b.dtype) != "f":
-            a = a.astype(np.float32)  # true division of integers, as torch does
+            a, b = a.astype(np.float32), b.astype(np.float32)  # true division of integers, as torch does
         return a / b
 
     def backward(self, gy):
@@ -247,8 +262,7 @@ def _t(x, like=None):
     if isinstance(x, Tensor):
         return x
     if like is not None and not hasattr(x, "shape"):
-        dtype = like.dtype if _kind(like.dtype) == "f" or isinstance(x, (int, bool)) else np.float32
-        return Tensor(backend.xp_for(like.device).asarray(x, dtype=dtype))
+        return Tensor(_constant(x, like))
     return Tensor(x)
 
 

@@ -7,10 +7,12 @@ logit of +-1e4 gives a finite loss and gradient.
 """
 import math
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function, Tensor
 from .activation import Softplus, log_softmax, sigmoid
-from .elementwise import abs, clamp, log, where, exp
+from .elementwise import abs, clamp, exp, log, log1p, where
 from .pool import Take
 from .reduce import mean, sum
 from .shape import permute, reshape
@@ -68,10 +70,40 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if ((x < 0) | (x > 1)).any():
         raise ValueError("binary_cross_entropy: input values must lie in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
-    loss = -(target * clamp(log(input), min=-100.0) + (1.0 - target) * clamp(log(1.0 - input), min=-100.0))
+    if target.dtype == input.dtype:
+        loss = BCE()(input, target)
+    else:  # a target of another dtype: op by op (each op checks the dtypes)
+        loss = -(target * clamp(log(input), min=-100.0) + (1.0 - target) * clamp(log(1.0 - input), min=-100.0))
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+class BCE(Function):
+    """-[y log x + (1 - y) log(1 - x)] per element, each log clamped at -100, as torch.
+
+    The gradient for x is torch's: (x - y) / max(x (1 - x), 1e-12), finite at x = 0 and 1
+    (where the clamped logs alone would give 0/0); for y it is log(1 - x) - log(x), not
+    clamped (torch's -logit(x)). Both are Tensor ops, so that they are differentiable again.
+    """
+
+    EPS = 1e-12
+
+    def forward(self, x, y):
+        xp = backend.get_array_module(x)
+        with np.errstate(divide="ignore"):
+            log_x = xp.maximum(xp.log(x), x.dtype.type(-100))
+            log_1mx = xp.maximum(xp.log1p(-x), x.dtype.type(-100))
+        return (y - y.dtype.type(1)) * log_1mx - y * log_x
+
+    def backward(self, gy):
+        x, y = self.inputs
+        gx = gy * (x - y) / clamp((1.0 - x) * x, min=self.EPS) if self.needs_input_grad[0] else None
+        gt = None
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):  # torch's -logit(x): infinite at x = 0 and 1
+                gt = gy * (log1p(-x) - log(x))
+        return gx, gt
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
