@@ -173,3 +173,47 @@ def test_infogan_example_writes_the_contract_files(tmp_path):
 
 def test_infogan_example_resumed_run_equals_uninterrupted_run(tmp_path):
     assert_resume_continues_the_run("infogan", tmp_path, 6, 3, ("--batch-size", 16), ["generator", "discriminator"])
+
+
+BAD_FLAGS = [
+    ("vae", ["--lr", "0"]),
+    ("gan", ["--latent-dim", "0"]),
+    ("gan", ["--steps", "-5"]),
+    ("gan", ["--checkpoint-every", "0"]),
+    ("gan", ["--k", "0"]),
+    ("gan", ["--seed", "-1"]),
+    ("gan", ["--seed", str(2 ** 32)]),
+    ("gan", ["--batch-size", "0"]),
+    ("gan", ["--data", "digits", "--batch-size", "100000"]),
+    ("gan", ["--num-samples", "10"]),
+    ("gan", ["--device", "tpu"]),
+    ("gan", ["--steps", "ten"]),
+    ("wgan", ["--penalty", "clip", "--clip", "-0.01"]),
+    ("wgan", ["--lr", "-1"]),
+    ("wgan", ["--n-critic", "0"]),
+    ("wgan", ["--beta1", "1"]),
+    ("autoencoder", ["--lr", "0"]),
+    ("autoencoder", ["--code-dim", "0"]),
+    ("autoencoder", ["--batch-size", "100000"]),
+    ("cgan", ["--d-dropout", "1.5"]),
+    ("dcgan", ["--width", "0"]),
+    ("infogan", ["--categories", "0"]),
+    ("vaegan", ["--latent-dim", "-3"]),
+]
+
+
+@pytest.mark.parametrize("name, flags", BAD_FLAGS, ids=[f"{n}:{' '.join(f)}" for n, f in BAD_FLAGS])
+def test_a_bad_flag_is_a_usage_error_that_creates_nothing(tmp_path, capsys, name, flags):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        run(name, out, *flags)
+    assert stop.value.code == 2
+    assert "error:" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_batch_larger_than_the_data_set_names_both(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run("gan", tmp_path / "run", "--data", "digits", "--batch-size", 100000)
+    err = capsys.readouterr().err
+    assert "--batch-size 100000" in err and "digits" in err

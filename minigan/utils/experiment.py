@@ -17,25 +17,65 @@ from .plots import save_losses
 from .progress import progress
 
 
+def _number(kind, test, what):
+    """An argparse ``type=``: ``kind`` of the string, refused with a usage error unless ``test`` holds."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
+        return value
+    parse.__name__ = what  # argparse names the type in some errors
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "an integer > 0")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0 and np.isfinite(v), "a finite number > 0")
+nonnegative_float = _number(float, lambda v: v >= 0 and np.isfinite(v), "a finite number >= 0")
+unit_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+seed = _number(int, lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)")
+MIN_SAMPLES = 1000  # samples.npz holds at least this many (docs/DESIGN.md, "Examples contract")
+num_samples = _number(int, lambda v: v >= MIN_SAMPLES, f"an integer >= {MIN_SAMPLES} (the examples contract's N)")
+
+
+def device(text):
+    """An argparse ``type=`` for --device: cpu, cuda or cuda:N."""
+    name, _, index = text.partition(":")
+    if text in ("cpu", "cuda") or (name == "cuda" and index.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: expected cpu, cuda or cuda:N")
+
+
+def check_batch_size(parser, batch_size, size, data):
+    """A usage error (before anything is written) when a batch drawn without replacement
+    cannot come from a data set of ``size`` examples."""
+    if batch_size is not None and batch_size > size:
+        parser.error(f"--batch-size {batch_size} is larger than the {size} training examples of --data {data}")
+
+
 def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
     """The flags every example takes (docs/DESIGN.md, "Examples contract")."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu (NumPy) or cuda (CuPy)")
-    p.add_argument("--steps", type=int, default=steps, help="training iterations")
-    p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", type=device, default="cpu", help="cpu (NumPy), cuda or cuda:N (CuPy)")
+    p.add_argument("--steps", type=positive_int, default=steps, help="training iterations")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size)
+    p.add_argument("--seed", type=seed, default=0, help="in [0, 2**32)")
     p.add_argument("--out", default=None, help="output directory (default runs/<script>-<data>)")
     if data:
         p.add_argument("--data", choices=list(data), default=default_data or data[0])
     else:
         p.set_defaults(data=None)
     if lr is not None:
-        p.add_argument("--lr", type=float, default=lr)
+        p.add_argument("--lr", type=positive_float, default=lr)
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.safetensors if it exists")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--num-samples", type=int, default=1000, help="samples saved to samples.npz")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
+    p.add_argument("--num-samples", type=num_samples, default=MIN_SAMPLES,
+                   help=f"samples saved to samples.npz (at least {MIN_SAMPLES})")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
