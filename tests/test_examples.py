@@ -217,3 +217,36 @@ def test_a_batch_larger_than_the_data_set_names_both(tmp_path, capsys):
         run("gan", tmp_path / "run", "--data", "digits", "--batch-size", 100000)
     err = capsys.readouterr().err
     assert "--batch-size 100000" in err and "digits" in err
+
+
+def test_resume_with_another_lr_applies_it_and_says_so(tmp_path, capsys):
+    args = ("--batch-size", 16, "--hidden", 32)
+    run("vae", tmp_path, "--steps", 2, *args)
+    capsys.readouterr()
+    run("vae", tmp_path, "--steps", 3, *args, "--resume", "--lr", 0.5)
+    assert "learning rate is now 0.5 (the checkpoint's was 0.001)" in capsys.readouterr().out
+    state = load_checkpoint(os.path.join(tmp_path, "checkpoint.safetensors"))
+    assert state["optimizers"]["vae"]["param_groups"][0]["lr"] == 0.5
+
+
+@pytest.mark.parametrize("first, second", [(("wgan", ()), ("wgan", ("--penalty", "clip"))),
+                                           (("wgan", ()), ("gan", ()))])
+def test_resume_from_another_models_checkpoint_says_what_it_holds(tmp_path, first, second):
+    run(first[0], tmp_path, "--steps", 2, "--batch-size", 16, *first[1])
+    with pytest.raises(SystemExit) as stop:
+        run(second[0], tmp_path, "--steps", 3, "--batch-size", 16, "--resume", *second[1])
+    message = str(stop.value.code)
+    assert "checkpoint of another model or optimizer" in message and "it holds modules" in message
+    assert "this run expects" in message
+
+
+def test_an_unwritable_out_stops_before_training(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)  # root ignores a read-only mode
+    with pytest.raises(SystemExit) as stop:
+        run("gan", tmp_path, "--steps", 2, "--batch-size", 16)
+    assert "is not writable" in str(stop.value.code)
+    assert not (tmp_path / "checkpoint.safetensors").exists()

@@ -6,6 +6,7 @@ A model file never imports this; the scripts in ``examples/`` do.
 """
 import argparse
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -72,7 +73,8 @@ def example_parser(description, data=None, default_data=None, steps=1000, batch_
     if lr is not None:
         p.add_argument("--lr", type=positive_float, default=lr)
     p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.safetensors if it exists")
+                   help="continue from OUT/checkpoint.safetensors if it exists; the learning rate the "
+                        "command line gives replaces the checkpoint's, and a line says so")
     p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
     p.add_argument("--num-samples", type=num_samples, default=MIN_SAMPLES,
                    help=f"samples saved to samples.npz (at least {MIN_SAMPLES})")
@@ -111,6 +113,7 @@ class Experiment:
         self.settings = settings
         self.out = settings.out or os.path.join("runs", f"{name}-{settings.data}" if settings.data else name)
         os.makedirs(self.out, exist_ok=True)
+        _check_writable(self.out)
         self.modules, self.optimizers, self.rngs = modules, optimizers, rngs or {}
         self.history = {}
         self.step = 0
@@ -167,10 +170,23 @@ class Experiment:
         from .. import backend
         from ..autograd import Tensor
         state = load_checkpoint(self.checkpoint_path)
-        for k, m in self.modules.items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(_tensors(state["optimizers"][k], Tensor))
+        given = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
+        try:
+            for k, m in self.modules.items():
+                m.load_state_dict(state["modules"][k])
+            for k, o in self.optimizers.items():
+                saved, options = state["optimizers"][k], _options(o.state_dict())
+                if _options(saved) != options:  # another optimizer: Adam's betas where RMSprop wants alpha
+                    raise ValueError(f"{k}'s optimizer options are {sorted(_options(saved))}, "
+                                     f"this run's are {sorted(options)}")
+                o.load_state_dict(_tensors(saved, Tensor))
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise SystemExit(self._mismatch(state, error)) from error
+        for k, o in self.optimizers.items():  # the command line's learning rate wins (see --resume)
+            for g, lr in zip(o.param_groups, given[k]):
+                if g["lr"] != lr:
+                    print(f"{self.out}: {k}'s learning rate is now {lr:g} (the checkpoint's was {g['lr']:g})")
+                    g["lr"] = lr
         backend.set_rng_state(state["rng"]["minigan"])
         if "minigan_cuda" in state["rng"]:
             backend.set_rng_state(state["rng"]["minigan_cuda"], "cuda")
@@ -180,6 +196,17 @@ class Experiment:
         self.step = int(state["step"])
         self.elapsed_before = float(state.get("elapsed", 0.0))
         return self.step
+
+    def _mismatch(self, state, error):
+        """What a checkpoint of another model or optimizer holds, next to what this run expects."""
+        def describe(modules, optimizers):
+            return (f"modules {sorted(modules)} with {sum(len(m) for m in modules.values())} tensors, "
+                    f"optimizers {sorted(optimizers)}")
+        expected = describe({k: m.state_dict() for k, m in self.modules.items()},
+                            {k: o.state_dict() for k, o in self.optimizers.items()})
+        held = describe(state.get("modules", {}), state.get("optimizers", {}))
+        return (f"{self.checkpoint_path} is a checkpoint of another model or optimizer (other flags?): "
+                f"it holds {held}; this run expects {expected} ({type(error).__name__}: {error})")
 
     def elapsed(self):
         return self.elapsed_before + time.time() - self.started
@@ -196,6 +223,20 @@ class Experiment:
         if not os.path.exists(self.checkpoint_path):
             self.save()
         return metrics
+
+
+def _options(optimizer_state):
+    """The option names of an optimizer's state dict (its param groups' keys)."""
+    return {k for g in optimizer_state.get("param_groups", []) for k in g if k != "params"}
+
+
+def _check_writable(folder):
+    """Stop before training when ``folder`` cannot take files."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise SystemExit(f"--out {folder} is not writable: {error}") from error
 
 
 def _tensors(node, Tensor):
