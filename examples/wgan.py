@@ -154,7 +154,7 @@ def main(argv=None):
     name = "wgan" if args.penalty == "clip" else "wgan-gp"
     run = Experiment(name, RunSettings.from_args(args), {"generator": generator, "critic": critic},
                      {"generator": opt_g, "critic": opt_c}, rngs={"data": data_rng})
-    run.maybe_resume()
+    run.maybe_resume(scheduled_lr=args.lr_decay)  # a decayed lr comes from base_lrs, the command line's
 
     def sample_real():
         if train is None:

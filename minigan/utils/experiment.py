@@ -163,8 +163,11 @@ class Experiment:
     def save(self):
         save_checkpoint(self.checkpoint_path, self.state())
 
-    def maybe_resume(self):
-        """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from."""
+    def maybe_resume(self, scheduled_lr=False):
+        """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from.
+
+        The optimizers' learning rates (the command line's) replace the checkpoint's, with a line
+        saying so, unless ``scheduled_lr``: the script sets them itself every step."""
         if not self.settings.resume or not os.path.exists(self.checkpoint_path):
             return 0
         from .. import backend
@@ -182,7 +185,7 @@ class Experiment:
                 o.load_state_dict(_tensors(saved, Tensor))
         except (KeyError, ValueError, RuntimeError) as error:
             raise SystemExit(self._mismatch(state, error)) from error
-        for k, o in self.optimizers.items():  # the command line's learning rate wins (see --resume)
+        for k, o in ({} if scheduled_lr else self.optimizers).items():  # the command line's lr wins
             for g, lr in zip(o.param_groups, given[k]):
                 if g["lr"] != lr:
                     print(f"{self.out}: {k}'s learning rate is now {lr:g} (the checkpoint's was {g['lr']:g})")
