@@ -55,7 +55,7 @@ def main(argv=None):
 
     # an equal number of samples per label, for samples.npz and the metrics
     generator.eval()
-    n = -(-max(args.num_samples, 1000) // N_CLASSES) * N_CLASSES
+    n = -(-args.num_samples // N_CLASSES) * N_CLASSES
     y = np.repeat(np.arange(N_CLASSES), n // N_CLASSES)
     with mg.no_grad():
         z = cgan.sample_latent(n, args.latent_dim, args.device)

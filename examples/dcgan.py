@@ -80,7 +80,7 @@ def main(argv=None):
             return np.concatenate([generator(mg.tensor(z[i:i + 500], device=args.device)).numpy()
                                    for i in range(0, len(z), 500)]).astype(np.float32)
 
-    samples = generate(dcgan.sample_latent(max(args.num_samples, 1000), args.latent_dim).numpy())
+    samples = generate(dcgan.sample_latent(args.num_samples, args.latent_dim).numpy())
     metrics = score_samples(load_classifier(args.data), samples, real=load(args.data, "test", args.seed))
 
     save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)

@@ -73,7 +73,7 @@ def main(argv=None):
     # samples for the pictures, samples.npz and the metrics
     generator.eval()
     with mg.no_grad():
-        z = gan.sample_latent(max(args.num_samples, 1000), latent_dim, args.device)
+        z = gan.sample_latent(args.num_samples, latent_dim, args.device)
         samples = generator(z).numpy().astype(np.float32)
     if train is None:
         metrics = mode_metrics(samples, ring_modes(), RING_STD)

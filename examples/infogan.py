@@ -68,7 +68,7 @@ def main(argv=None):
                              mg.tensor(c_cont, device=args.device)).numpy().astype(np.float32)
 
     # samples.npz and the purity: an equal number of samples per code value
-    n = -(-max(args.num_samples, 1000) // K) * K
+    n = -(-args.num_samples // K) * K
     z, _, c_cont = (t.numpy() for t in infogan.sample_codes(n, args.noise_dim, K, C, args.device))
     codes = np.repeat(np.arange(K), n // K)
     samples = generate(z, codes, c_cont)

@@ -71,7 +71,7 @@ def main(argv=None):
         train_elbo = vae_model.elbo(vae, mg.tensor(binarize(train, np.random.default_rng(args.seed + 2)),
                                                    device=args.device)).numpy()
 
-        z = vae_model.sample_latent(max(args.num_samples, 1000), args.latent_dim, args.device)
+        z = vae_model.sample_latent(args.num_samples, args.latent_dim, args.device)
         samples = vae.decode_mean(z, shape).numpy().astype(np.float32)
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)
         np.savez_compressed(os.path.join(run.out, "samples.npz"), x=samples)

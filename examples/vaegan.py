@@ -95,7 +95,7 @@ def main(argv=None):
         else:
             run.log(vaegan.pixel_vae_train_step(encoder, decoder, optimizers["vae"], real))
 
-    n = max(args.num_samples, 1000)
+    n = args.num_samples
     for m in modules.values():
         m.eval()
     with mg.no_grad():

@@ -174,7 +174,7 @@ def main(argv=None):
     # samples for the pictures, samples.npz and the metrics
     generator.eval()
     with mg.no_grad():
-        z = wgan.sample_latent(max(args.num_samples, 1000), generator.latent_dim, args.device)
+        z = wgan.sample_latent(args.num_samples, generator.latent_dim, args.device)
         samples = generator(z).numpy().astype(np.float32)
     label = "WGAN" if args.penalty == "clip" else "WGAN-GP"
     if train is None:

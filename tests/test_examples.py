@@ -250,3 +250,8 @@ def test_an_unwritable_out_stops_before_training(tmp_path, monkeypatch):
         run("gan", tmp_path, "--steps", 2, "--batch-size", 16)
     assert "is not writable" in str(stop.value.code)
     assert not (tmp_path / "checkpoint.safetensors").exists()
+
+
+def test_num_samples_is_the_number_written(tmp_path):
+    run("gan", tmp_path, "--steps", 1, "--batch-size", 16, "--num-samples", 1500)
+    assert np.load(tmp_path / "samples.npz")["x"].shape == (1500, 2)
