@@ -28,7 +28,8 @@ from minigan.data import load_digits
 from minigan.models import autoencoder as ae
 from minigan.models.pca import PCA, reconstruction_error
 from minigan.utils import save_image
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import (Experiment, RunSettings, example_parser, check_batch_size,
+                                    nonnegative_float, positive_float, positive_int, unit_float)
 
 MODELS = ("linear", "bottleneck", "sparse", "denoising")
 
@@ -47,18 +48,21 @@ def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=3000, batch_size=64)
     parser.set_defaults(batch_size=None)
-    parser.add_argument("--lr", type=float, default=None, help="Adam's step size (linear 1e-2, others 1e-3)")
+    parser.add_argument("--lr", type=positive_float, default=None, help="Adam's step size (linear 1e-2, others 1e-3)")
     parser.add_argument("--model", choices=MODELS, default="linear")
-    parser.add_argument("--code-dim", type=int, default=None, help="code units (linear 10, bottleneck 10, sparse 100)")
+    parser.add_argument("--code-dim", type=positive_int, default=None,
+                        help="code units (linear 10, bottleneck 10, sparse 100)")
     parser.add_argument("--penalty", choices=["kl", "l1"], default="kl", help="sparsity penalty")
-    parser.add_argument("--beta", type=float, default=None, help="sparsity weight (kl: 3, as Ng's notes; l1: 0.1)")
-    parser.add_argument("--noise", type=float, default=0.25, help="share of pixels masked (denoising)")
+    parser.add_argument("--beta", type=nonnegative_float, default=None,
+                        help="sparsity weight (kl: 3, as Ng's notes; l1: 0.1)")
+    parser.add_argument("--noise", type=unit_float, default=0.25, help="share of pixels masked (denoising)")
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     size = 16 if args.model == "denoising" else 8
     train, _ = load_digits(size=size, split="train", seed=args.seed)
+    check_batch_size(parser, args.batch_size, len(train), args.data)
     test, _ = load_digits(size=size, split="test", seed=args.seed)
     shape, data_dim = train.shape[1:], int(np.prod(train.shape[1:]))
     if args.model == "linear":  # full-batch: see the docstring

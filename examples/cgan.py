@@ -18,7 +18,8 @@ from minigan.data import load_digits
 from minigan.eval import load_classifier, score_samples, within_class_distance
 from minigan.models import cgan
 from minigan.utils import save_image, save_npz
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, positive_int,
+                                    unit_float)
 
 N_CLASSES = 10
 
@@ -26,14 +27,15 @@ N_CLASSES = 10
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=4000, batch_size=100)
-    parser.add_argument("--latent-dim", type=int, default=100)
-    parser.add_argument("--g-dropout", type=float, default=0.0, help="dropout in G (the paper: 0.5)")
-    parser.add_argument("--d-dropout", type=float, default=0.0, help="dropout in D (the paper: 0.5)")
+    parser.add_argument("--latent-dim", type=positive_int, default=100)
+    parser.add_argument("--g-dropout", type=unit_float, default=0.0, help="dropout in G (the paper: 0.5)")
+    parser.add_argument("--d-dropout", type=unit_float, default=0.0, help="dropout in D (the paper: 0.5)")
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     images, labels = load_digits(split="train", seed=args.seed)
+    check_batch_size(parser, args.batch_size, len(images), args.data)
     shape = images.shape[1:]
 
     generator = cgan.Generator(args.latent_dim, N_CLASSES, shape, dropout=args.g_dropout).to(args.device)
@@ -53,7 +55,7 @@ def main(argv=None):
 
     # an equal number of samples per label, for samples.npz and the metrics
     generator.eval()
-    n = -(-max(args.num_samples, 1000) // N_CLASSES) * N_CLASSES
+    n = -(-args.num_samples // N_CLASSES) * N_CLASSES
     y = np.repeat(np.arange(N_CLASSES), n // N_CLASSES)
     with mg.no_grad():
         z = cgan.sample_latent(n, args.latent_dim, args.device)

@@ -32,7 +32,8 @@ from minigan.data import load_digits, load_fashion_mnist
 from minigan.eval import load_classifier, score_samples
 from minigan.models import dcgan
 from minigan.utils import save_image, save_npz
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, positive_int,
+                                    unit_float)
 
 IMAGE_SIZE = 32
 
@@ -48,15 +49,16 @@ def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["digits", "fashion-mnist"], steps=1000, batch_size=64,
                             lr=2e-4)
-    parser.add_argument("--latent-dim", type=int, default=100)
-    parser.add_argument("--width", type=int, default=32, help="channels of D's first and G's last hidden layer "
-                                                               "(the paper: 128 at 64x64)")
-    parser.add_argument("--beta1", type=float, default=0.5)
+    parser.add_argument("--latent-dim", type=positive_int, default=100)
+    parser.add_argument("--width", type=positive_int, default=32,
+                        help="channels of D's first and G's last hidden layer (the paper: 128 at 64x64)")
+    parser.add_argument("--beta1", type=unit_float, default=0.5)
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     images = load(args.data, "train", args.seed)
+    check_batch_size(parser, args.batch_size, len(images), args.data)
 
     generator = dcgan.Generator(args.latent_dim, 1, IMAGE_SIZE, args.width).to(args.device)
     discriminator = dcgan.Discriminator(1, IMAGE_SIZE, args.width).to(args.device)
@@ -78,7 +80,7 @@ def main(argv=None):
             return np.concatenate([generator(mg.tensor(z[i:i + 500], device=args.device)).numpy()
                                    for i in range(0, len(z), 500)]).astype(np.float32)
 
-    samples = generate(dcgan.sample_latent(max(args.num_samples, 1000), args.latent_dim).numpy())
+    samples = generate(dcgan.sample_latent(args.num_samples, args.latent_dim).numpy())
     metrics = score_samples(load_classifier(args.data), samples, real=load(args.data, "test", args.seed))
 
     save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)

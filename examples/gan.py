@@ -18,7 +18,7 @@ from minigan.data import load_digits, mode_metrics, ring, ring_modes
 from minigan.eval import load_classifier, score_samples
 from minigan.models import gan
 from minigan.utils import save_image, save_npz, save_points
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import Experiment, RunSettings, check_batch_size, example_parser, positive_int
 
 RING_STD = 0.02
 
@@ -34,15 +34,17 @@ def load_data(name, seed):
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["ring", "digits"], steps=6000, batch_size=256)
-    parser.add_argument("--k", type=int, default=1, help="discriminator steps per generator step")
+    parser.add_argument("--k", type=positive_int, default=1, help="discriminator steps per generator step")
     parser.add_argument("--loss", choices=["non_saturating", "minimax"], default="non_saturating")
-    parser.add_argument("--latent-dim", type=int, default=None)
-    parser.add_argument("--hidden", type=int, default=None, help="width of the hidden layers")
+    parser.add_argument("--latent-dim", type=positive_int, default=None)
+    parser.add_argument("--hidden", type=positive_int, default=None, help="width of the hidden layers")
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     train, shape = load_data(args.data, args.seed)
+    if train is not None:
+        check_batch_size(parser, args.batch_size, len(train), args.data)
     data_dim = int(np.prod(shape))
     latent_dim = args.latent_dim or (2 if args.data == "ring" else 32)
     hidden = args.hidden or (128 if args.data == "ring" else 256)
@@ -71,7 +73,7 @@ def main(argv=None):
     # samples for the pictures, samples.npz and the metrics
     generator.eval()
     with mg.no_grad():
-        z = gan.sample_latent(max(args.num_samples, 1000), latent_dim, args.device)
+        z = gan.sample_latent(args.num_samples, latent_dim, args.device)
         samples = generator(z).numpy().astype(np.float32)
     if train is None:
         metrics = mode_metrics(samples, ring_modes(), RING_STD)

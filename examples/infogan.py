@@ -23,17 +23,19 @@ from minigan.data import load_digits
 from minigan.eval import load_classifier, score_samples
 from minigan.models import infogan
 from minigan.utils import save_image, save_npz
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import (Experiment, RunSettings, example_parser, check_batch_size,
+                                    nonnegative_float, nonnegative_int, positive_int)
 
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=2000, batch_size=100)
-    parser.add_argument("--noise-dim", type=int, default=62)
-    parser.add_argument("--categories", type=int, default=10)
-    parser.add_argument("--continuous", type=int, default=2)
-    parser.add_argument("--lambda-cat", type=float, default=1.0, help="lambda of the categorical code (the paper: 1)")
-    parser.add_argument("--lambda-cont", type=float, default=0.1,
+    parser.add_argument("--noise-dim", type=positive_int, default=62)
+    parser.add_argument("--categories", type=positive_int, default=10)
+    parser.add_argument("--continuous", type=nonnegative_int, default=2)
+    parser.add_argument("--lambda-cat", type=nonnegative_float, default=1.0,
+                        help="lambda of the categorical code (the paper: 1)")
+    parser.add_argument("--lambda-cont", type=nonnegative_float, default=0.1,
                         help="lambda of the continuous codes (the paper: 'smaller' than the categorical code's; "
                              "at 1 they take over the change between some pairs of digits)")
     args = parser.parse_args(argv)
@@ -41,6 +43,7 @@ def main(argv=None):
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     images, _ = load_digits(split="train", seed=args.seed)  # the labels are not used
+    check_batch_size(parser, args.batch_size, len(images), args.data)
     shape = images.shape[1:]
     K, C = args.categories, args.continuous
 
@@ -65,7 +68,7 @@ def main(argv=None):
                              mg.tensor(c_cont, device=args.device)).numpy().astype(np.float32)
 
     # samples.npz and the purity: an equal number of samples per code value
-    n = -(-max(args.num_samples, 1000) // K) * K
+    n = -(-args.num_samples // K) * K
     z, _, c_cont = (t.numpy() for t in infogan.sample_codes(n, args.noise_dim, K, C, args.device))
     codes = np.repeat(np.arange(K), n // K)
     samples = generate(z, codes, c_cont)

@@ -79,7 +79,7 @@ def main(argv=None):
 
     # the Gaussian PCA fits, restricted to the walked components
     with mg.no_grad():
-        z = mg.randn(max(args.num_samples, 1000), steps, device=args.device) * \
+        z = mg.randn(args.num_samples, steps, device=args.device) * \
             mg.tensor(np.sqrt(pca.explained_variance.numpy()[:steps]), device=args.device)
         samples = np.clip(pca.decode(z).numpy(), -1, 1).reshape((-1,) + shape).astype(np.float32)
     save_npz(os.path.join(run.out, "samples.npz"), x=samples)

@@ -29,7 +29,7 @@ from minigan.data import load_digits
 from minigan.eval import load_classifier, score_samples
 from minigan.models import vae as vae_model
 from minigan.utils import save_image, save_npz
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import Experiment, RunSettings, check_batch_size, example_parser, positive_int
 
 ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
@@ -42,13 +42,14 @@ def binarize(x, rng):
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=10000, batch_size=100, lr=1e-3)
-    parser.add_argument("--latent-dim", type=int, default=10)
-    parser.add_argument("--hidden", type=int, default=500)
+    parser.add_argument("--latent-dim", type=positive_int, default=10)
+    parser.add_argument("--hidden", type=positive_int, default=500)
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     train, train_labels = load_digits(split="train", seed=args.seed)
+    check_batch_size(parser, args.batch_size, len(train), args.data)
     test, test_labels = load_digits(split="test", seed=args.seed)
     test_binary = binarize(test, np.random.default_rng(args.seed + 1))  # fixed, apart from data_rng
     shape, data_dim = train.shape[1:], int(np.prod(train.shape[1:]))
@@ -70,7 +71,7 @@ def main(argv=None):
         train_elbo = vae_model.elbo(vae, mg.tensor(binarize(train, np.random.default_rng(args.seed + 2)),
                                                    device=args.device)).numpy()
 
-        z = vae_model.sample_latent(max(args.num_samples, 1000), args.latent_dim, args.device)
+        z = vae_model.sample_latent(args.num_samples, args.latent_dim, args.device)
         samples = vae.decode_mean(z, shape).numpy().astype(np.float32)
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)
         save_npz(os.path.join(run.out, "samples.npz"), x=samples)

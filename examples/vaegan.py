@@ -36,7 +36,8 @@ from minigan.data import load_digits, load_fashion_mnist
 from minigan.eval import classifier_fd, load_classifier, score_samples
 from minigan.models import vaegan
 from minigan.utils import save_image, save_npz
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import (Experiment, RunSettings, example_parser, check_batch_size,
+                                    nonnegative_float, positive_int)
 
 SHOWN = 16  # held-out images per row of reconstructions.png
 
@@ -53,23 +54,24 @@ def main(argv=None):
     parser = example_parser(__doc__.splitlines()[0], data=["digits", "fashion-mnist"], steps=1200, batch_size=64,
                             lr=3e-4)
     parser.add_argument("--model", choices=["vaegan", "pixel-vae"], default="vaegan")
-    parser.add_argument("--gamma", type=float, default=vaegan.GAMMA,
+    parser.add_argument("--gamma", type=nonnegative_float, default=vaegan.GAMMA,
                         help="weight of the feature reconstruction against L_GAN in the decoder's update")
     parser.add_argument("--loss-kind", choices=["minimax", "non_saturating"], default="minimax",
                         help="the decoder's GAN term: Algorithm 1's -L_GAN, or the non-saturating one")
-    parser.add_argument("--margin", type=float, default=vaegan.MARGIN,
+    parser.add_argument("--margin", type=nonnegative_float, default=vaegan.MARGIN,
                         help="equilibrium rule: skip Dis's update when it wins by this margin, Dec's GAN term "
                              "when it loses by it")
-    parser.add_argument("--equilibrium", type=float, default=vaegan.EQUILIBRIUM,
+    parser.add_argument("--equilibrium", type=nonnegative_float, default=vaegan.EQUILIBRIUM,
                         help="Dis's cost (cross-entropy) at which the game counts as balanced")
     parser.add_argument("--no-equilibrium", action="store_true", help="update every network every step")
-    parser.add_argument("--latent-dim", type=int, default=16)
+    parser.add_argument("--latent-dim", type=positive_int, default=16)
     args = parser.parse_args(argv)
     margin = None if args.no_equilibrium else args.margin
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     train, test = load(args.data, args.seed)
+    check_batch_size(parser, args.batch_size, len(train), args.data)
     shape = train.shape[1:]
 
     encoder = vaegan.Encoder(shape, args.latent_dim).to(args.device)
@@ -93,7 +95,7 @@ def main(argv=None):
         else:
             run.log(vaegan.pixel_vae_train_step(encoder, decoder, optimizers["vae"], real))
 
-    n = max(args.num_samples, 1000)
+    n = args.num_samples
     for m in modules.values():
         m.eval()
     with mg.no_grad():

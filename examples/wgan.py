@@ -41,7 +41,8 @@ from minigan.data import grid, grid_modes, load_digits, mode_metrics, ring, ring
 from minigan.eval import load_classifier, score_samples
 from minigan.models import wgan
 from minigan.utils import save_image, save_npz, save_points
-from minigan.utils.experiment import Experiment, RunSettings, example_parser
+from minigan.utils.experiment import (Experiment, RunSettings, example_parser, check_batch_size,
+                                    nonnegative_float, positive_float, positive_int, unit_float)
 
 # the toy mixtures, as minigan.data draws them: (sampler, mode centers, std)
 TOY = {"grid": (grid, grid_modes(), 0.05), "ring": (ring, ring_modes(), 0.02)}
@@ -110,23 +111,24 @@ def main(argv=None):
                              "2000 on digits")
     parser.add_argument("--penalty", choices=["gp", "clip"], default="gp",
                         help="gp: gradient penalty (WGAN-GP); clip: weight clipping (WGAN)")
-    parser.add_argument("--n-critic", type=int, default=wgan.N_CRITIC, help="critic steps per generator step")
-    parser.add_argument("--gp-weight", type=float, default=None,
+    parser.add_argument("--n-critic", type=positive_int, default=wgan.N_CRITIC, help="critic steps per generator step")
+    parser.add_argument("--gp-weight", type=nonnegative_float, default=None,
                         help="lambda of the gradient penalty (default: the recipe's, 1 toy, 10 paper)")
-    parser.add_argument("--clip", type=float, default=wgan.CLIP, help="c: critic weights are clipped to [-c, c]")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--clip", type=positive_float, default=wgan.CLIP,
+                        help="c: critic weights are clipped to [-c, c]")
+    parser.add_argument("--lr", type=positive_float, default=None,
                         help="learning rate of both players (default: 5e-5 clip; gp: 1e-3 toy, 1e-4 paper)")
-    parser.add_argument("--beta1", type=float, default=None,
+    parser.add_argument("--beta1", type=unit_float, default=None,
                         help="gp: Adam's beta1 (default: 0.5 toy, as the authors' toy code; 0 paper)")
     parser.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=None,
                         help="decay both learning rates linearly to 0 over --steps, as the authors' image code "
                              "(default: on for the toy recipe, off for paper and clip)")
-    parser.add_argument("--latent-dim", type=int, default=None, help="default 2 for points, 100 for images")
-    parser.add_argument("--hidden", type=int, default=128,
+    parser.add_argument("--latent-dim", type=positive_int, default=None, help="default 2 for points, 100 for images")
+    parser.add_argument("--hidden", type=positive_int, default=128,
                         help="toy MLPs: width (the paper's toy: 512; 128 keeps a CPU run to minutes)")
-    parser.add_argument("--depth", type=int, default=3, help="toy MLPs: hidden layers")
+    parser.add_argument("--depth", type=positive_int, default=3, help="toy MLPs: hidden layers")
     parser.add_argument("--image-size", type=int, choices=[16, 32], default=16, help="digits: resized to this")
-    parser.add_argument("--width", type=int, default=32, help="digits: DCGAN base width")
+    parser.add_argument("--width", type=positive_int, default=32, help="digits: DCGAN base width")
     parser.add_argument("--norm", choices=["none", "layer", "instance", "batch"], default=None,
                         help="digits: the critic's normalization (default: layer for gp, batch for clip)")
     args = parser.parse_args(argv)
@@ -143,6 +145,7 @@ def main(argv=None):
     train = None
     if args.data == "digits":
         train, _ = load_digits(size=args.image_size, split="train", seed=args.seed)
+        check_batch_size(parser, args.batch_size, len(train), args.data)
     generator, critic = build(args)
     generator, critic = generator.to(args.device), critic.to(args.device)
     opt_g, opt_c = optimizers(args, generator, critic)
@@ -151,7 +154,7 @@ def main(argv=None):
     name = "wgan" if args.penalty == "clip" else "wgan-gp"
     run = Experiment(name, RunSettings.from_args(args), {"generator": generator, "critic": critic},
                      {"generator": opt_g, "critic": opt_c}, rngs={"data": data_rng})
-    run.maybe_resume()
+    run.maybe_resume(scheduled_lr=args.lr_decay)  # a decayed lr comes from base_lrs, the command line's
 
     def sample_real():
         if train is None:
@@ -171,7 +174,7 @@ def main(argv=None):
     # samples for the pictures, samples.npz and the metrics
     generator.eval()
     with mg.no_grad():
-        z = wgan.sample_latent(max(args.num_samples, 1000), generator.latent_dim, args.device)
+        z = wgan.sample_latent(args.num_samples, generator.latent_dim, args.device)
         samples = generator(z).numpy().astype(np.float32)
     label = "WGAN" if args.penalty == "clip" else "WGAN-GP"
     if train is None:

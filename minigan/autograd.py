@@ -214,6 +214,12 @@ class Tensor:
         """Move to ``device`` and/or cast to ``dtype``; differentiable."""
         if isinstance(device, (type, np.dtype)) or (isinstance(device, str) and device not in ("cpu", "cuda") and not device.startswith("cuda")):
             device, dtype = None, device
+            if isinstance(dtype, str):
+                try:
+                    np.dtype(dtype)
+                except TypeError:
+                    raise ValueError(f"unknown device or dtype {dtype!r}: expected 'cpu', 'cuda', 'cuda:N' "
+                                     "or a dtype") from None
         out = self
         if device is not None and backend.normalize_device(device) != self.device:
             out = ToDevice(backend.normalize_device(device))(out)

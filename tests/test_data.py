@@ -299,3 +299,12 @@ def test_skimage_pictures_are_float_nchw_in_unit_range():
     assert both.shape == (200, 1, 32, 32) and labels.sum() == 100
     with pytest.raises(ValueError, match="unknown image"):
         load_image("lena")
+
+
+def test_read_idx_names_a_gzip_file_with_a_corrupt_deflate_stream(tmp_path):
+    packed = bytearray(gzip.compress(_idx_bytes(np.arange(64, dtype=np.uint8).reshape(8, 8), 0x08)))
+    packed[10:16] = b"\xff" * 6  # the deflate stream's first bytes: an invalid block type
+    path = tmp_path / "corrupt.gz"
+    path.write_bytes(bytes(packed))
+    with pytest.raises(IDXError, match="corrupt.gz"):
+        read_idx(path)

@@ -200,3 +200,85 @@ def test_a_second_run_into_the_same_out_is_refused_unless_resume_or_overwrite(tm
     assert run("gan", tmp_path, "--steps", 6, "--batch-size", 16, "--resume")["steps"] == 6
     assert run("gan", tmp_path, "--steps", 2, "--batch-size", 16, "--overwrite")["steps"] == 2
     assert load_checkpoint(tmp_path / "checkpoint.safetensors")["step"] == 2
+
+
+BAD_FLAGS = [
+    ("vae", ["--lr", "0"]),
+    ("gan", ["--latent-dim", "0"]),
+    ("gan", ["--steps", "-5"]),
+    ("gan", ["--checkpoint-every", "0"]),
+    ("gan", ["--k", "0"]),
+    ("gan", ["--seed", "-1"]),
+    ("gan", ["--seed", str(2 ** 32)]),
+    ("gan", ["--batch-size", "0"]),
+    ("gan", ["--data", "digits", "--batch-size", "100000"]),
+    ("gan", ["--num-samples", "10"]),
+    ("gan", ["--device", "tpu"]),
+    ("gan", ["--steps", "ten"]),
+    ("wgan", ["--penalty", "clip", "--clip", "-0.01"]),
+    ("wgan", ["--lr", "-1"]),
+    ("wgan", ["--n-critic", "0"]),
+    ("wgan", ["--beta1", "1"]),
+    ("autoencoder", ["--lr", "0"]),
+    ("autoencoder", ["--code-dim", "0"]),
+    ("autoencoder", ["--batch-size", "100000"]),
+    ("cgan", ["--d-dropout", "1.5"]),
+    ("dcgan", ["--width", "0"]),
+    ("infogan", ["--categories", "0"]),
+    ("vaegan", ["--latent-dim", "-3"]),
+]
+
+
+@pytest.mark.parametrize("name, flags", BAD_FLAGS, ids=[f"{n}:{' '.join(f)}" for n, f in BAD_FLAGS])
+def test_a_bad_flag_is_a_usage_error_that_creates_nothing(tmp_path, capsys, name, flags):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        run(name, out, *flags)
+    assert stop.value.code == 2
+    assert "error:" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_batch_larger_than_the_data_set_names_both(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run("gan", tmp_path / "run", "--data", "digits", "--batch-size", 100000)
+    err = capsys.readouterr().err
+    assert "--batch-size 100000" in err and "digits" in err
+
+
+def test_resume_with_another_lr_applies_it_and_says_so(tmp_path, capsys):
+    args = ("--batch-size", 16, "--hidden", 32)
+    run("vae", tmp_path, "--steps", 2, *args)
+    capsys.readouterr()
+    run("vae", tmp_path, "--steps", 3, *args, "--resume", "--lr", 0.5)
+    assert "learning rate is now 0.5 (the checkpoint's was 0.001)" in capsys.readouterr().out
+    state = load_checkpoint(os.path.join(tmp_path, "checkpoint.safetensors"))
+    assert state["optimizers"]["vae"]["param_groups"][0]["lr"] == 0.5
+
+
+@pytest.mark.parametrize("first, second", [(("wgan", ()), ("wgan", ("--penalty", "clip"))),
+                                           (("wgan", ()), ("gan", ()))])
+def test_resume_from_another_models_checkpoint_says_what_it_holds(tmp_path, first, second):
+    run(first[0], tmp_path, "--steps", 2, "--batch-size", 16, *first[1])
+    with pytest.raises(SystemExit) as stop:
+        run(second[0], tmp_path, "--steps", 3, "--batch-size", 16, "--resume", *second[1])
+    message = str(stop.value.code)
+    assert "checkpoint of another model or optimizer" in message and "it holds modules" in message
+    assert "this run expects" in message
+
+
+def test_an_unwritable_out_stops_before_training(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)  # root ignores a read-only mode
+    with pytest.raises(SystemExit) as stop:
+        run("gan", tmp_path, "--steps", 2, "--batch-size", 16)
+    assert "is not writable" in str(stop.value.code)
+    assert not (tmp_path / "checkpoint.safetensors").exists()
+
+
+def test_num_samples_is_the_number_written(tmp_path):
+    run("gan", tmp_path, "--steps", 1, "--batch-size", 16, "--num-samples", 1500)
+    assert np.load(tmp_path / "samples.npz")["x"].shape == (1500, 2)

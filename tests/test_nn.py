@@ -591,3 +591,10 @@ def test_mlp_is_the_hand_written_sequential_of_torch():
     x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
     np.testing.assert_allclose(net(mg.tensor(x)).numpy(), twin(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
     assert [type(m).__name__ for m in nn.mlp((2, 1), nn.ReLU)] == ["Linear"]  # one layer: no activation
+
+
+def test_to_an_unknown_device_string_names_it():
+    for move in (lambda: nn.Linear(2, 2).to("tpu"), lambda: mg.tensor([1.0]).to("tpu")):
+        with pytest.raises(ValueError, match="unknown device or dtype 'tpu'"):
+            move()
+    assert nn.Linear(2, 2).to("float64").weight.dtype == np.float64

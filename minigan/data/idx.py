@@ -13,6 +13,7 @@ first two bytes (gzip's 1f 8b) rather than trusting the name.
 import gzip
 import io
 import os
+import zlib
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def read_idx(path):
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise IDXError(f"{path!r}: a gzip file that cannot be decompressed "
                            f"(truncated download?): {error}") from error
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:

@@ -354,6 +354,8 @@ class Module:
         """
         if device is not None and (not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda")):
             device, dtype = None, device  # to(dtype), to("float64")
+            if isinstance(dtype, str):
+                _check_dtype_or_device(dtype)
         target = backend.normalize_device(device) if device is not None else None
         dtype = np.dtype(dtype) if dtype is not None else None
 
@@ -456,3 +458,11 @@ class Module:
             else:
                 text += "\n  " + "\n  ".join(lines) + "\n"
         return text + ")"
+
+
+def _check_dtype_or_device(name):
+    """``name`` must be a dtype: a string that is neither one nor a device gets a clear error."""
+    try:
+        np.dtype(name)
+    except TypeError:
+        raise ValueError(f"unknown device or dtype {name!r}: expected 'cpu', 'cuda', 'cuda:N' or a dtype") from None

@@ -6,6 +6,7 @@ A model file never imports this; the scripts in ``examples/`` do.
 """
 import argparse
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -27,27 +28,68 @@ class TrainingDiverged(RuntimeError):
     and the last checkpoint written (with finite values) is kept."""
 
 
+def _number(kind, test, what):
+    """An argparse ``type=``: ``kind`` of the string, refused with a usage error unless ``test`` holds."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
+        return value
+    parse.__name__ = what  # argparse names the type in some errors
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "an integer > 0")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0 and np.isfinite(v), "a finite number > 0")
+nonnegative_float = _number(float, lambda v: v >= 0 and np.isfinite(v), "a finite number >= 0")
+unit_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+seed = _number(int, lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)")
+MIN_SAMPLES = 1000  # samples.npz holds at least this many (docs/DESIGN.md, "Examples contract")
+num_samples = _number(int, lambda v: v >= MIN_SAMPLES, f"an integer >= {MIN_SAMPLES} (the examples contract's N)")
+
+
+def device(text):
+    """An argparse ``type=`` for --device: cpu, cuda or cuda:N."""
+    name, _, index = text.partition(":")
+    if text in ("cpu", "cuda") or (name == "cuda" and index.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: expected cpu, cuda or cuda:N")
+
+
+def check_batch_size(parser, batch_size, size, data):
+    """A usage error (before anything is written) when a batch drawn without replacement
+    cannot come from a data set of ``size`` examples."""
+    if batch_size is not None and batch_size > size:
+        parser.error(f"--batch-size {batch_size} is larger than the {size} training examples of --data {data}")
+
+
 def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
     """The flags every example takes (docs/DESIGN.md, "Examples contract")."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu (NumPy) or cuda (CuPy)")
-    p.add_argument("--steps", type=int, default=steps, help="training iterations")
-    p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", type=device, default="cpu", help="cpu (NumPy), cuda or cuda:N (CuPy)")
+    p.add_argument("--steps", type=positive_int, default=steps, help="training iterations")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size)
+    p.add_argument("--seed", type=seed, default=0, help="in [0, 2**32)")
     p.add_argument("--out", default=None, help="output directory (default runs/<script>-<data>)")
     if data:
         p.add_argument("--data", choices=list(data), default=default_data or data[0])
     else:
         p.set_defaults(data=None)
     if lr is not None:
-        p.add_argument("--lr", type=float, default=lr)
+        p.add_argument("--lr", type=positive_float, default=lr)
     p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.safetensors if it exists")
+                   help="continue from OUT/checkpoint.safetensors if it exists; the learning rate the "
+                        "command line gives replaces the checkpoint's, and a line says so")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh even if OUT already holds a run, replacing its files")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--num-samples", type=int, default=1000, help="samples saved to samples.npz")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
+    p.add_argument("--num-samples", type=num_samples, default=MIN_SAMPLES,
+                   help=f"samples saved to samples.npz (at least {MIN_SAMPLES})")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -86,6 +128,7 @@ class Experiment:
         self.out = settings.out or os.path.join("runs", f"{name}-{settings.data}" if settings.data else name)
         self._refuse_to_replace_a_run()
         os.makedirs(self.out, exist_ok=True)
+        _check_writable(self.out)
         remove_stale_temporaries(self.out)  # left by a run killed while writing an output
         self.modules, self.optimizers, self.rngs = modules, optimizers, rngs or {}
         self.history = {}
@@ -168,17 +211,33 @@ class Experiment:
                                    f"{shown}; checkpoint not saved, {self._kept()}")
         save_checkpoint(self.checkpoint_path, state)
 
-    def maybe_resume(self):
-        """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from."""
+    def maybe_resume(self, scheduled_lr=False):
+        """Load OUT/checkpoint.safetensors when --resume is given; returns the step to start from.
+
+        The optimizers' learning rates (the command line's) replace the checkpoint's, with a line
+        saying so, unless ``scheduled_lr``: the script sets them itself every step."""
         if not self.settings.resume or not os.path.exists(self.checkpoint_path):
             return 0
         from .. import backend
         from ..autograd import Tensor
         state = load_checkpoint(self.checkpoint_path)
-        for k, m in self.modules.items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(_tensors(state["optimizers"][k], Tensor))
+        given = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
+        try:
+            for k, m in self.modules.items():
+                m.load_state_dict(state["modules"][k])
+            for k, o in self.optimizers.items():
+                saved, options = state["optimizers"][k], _options(o.state_dict())
+                if _options(saved) != options:  # another optimizer: Adam's betas where RMSprop wants alpha
+                    raise ValueError(f"{k}'s optimizer options are {sorted(_options(saved))}, "
+                                     f"this run's are {sorted(options)}")
+                o.load_state_dict(_tensors(saved, Tensor))
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise SystemExit(self._mismatch(state, error)) from error
+        for k, o in ({} if scheduled_lr else self.optimizers).items():  # the command line's lr wins
+            for g, lr in zip(o.param_groups, given[k]):
+                if g["lr"] != lr:
+                    print(f"{self.out}: {k}'s learning rate is now {lr:g} (the checkpoint's was {g['lr']:g})")
+                    g["lr"] = lr
         backend.set_rng_state(state["rng"]["minigan"])
         if "minigan_cuda" in state["rng"]:
             backend.set_rng_state(state["rng"]["minigan_cuda"], "cuda")
@@ -188,6 +247,17 @@ class Experiment:
         self.step = int(state["step"])
         self.elapsed_before = float(state.get("elapsed", 0.0))
         return self.step
+
+    def _mismatch(self, state, error):
+        """What a checkpoint of another model or optimizer holds, next to what this run expects."""
+        def describe(modules, optimizers):
+            return (f"modules {sorted(modules)} with {sum(len(m) for m in modules.values())} tensors, "
+                    f"optimizers {sorted(optimizers)}")
+        expected = describe({k: m.state_dict() for k, m in self.modules.items()},
+                            {k: o.state_dict() for k, o in self.optimizers.items()})
+        held = describe(state.get("modules", {}), state.get("optimizers", {}))
+        return (f"{self.checkpoint_path} is a checkpoint of another model or optimizer (other flags?): "
+                f"it holds {held}; this run expects {expected} ({type(error).__name__}: {error})")
 
     def elapsed(self):
         return self.elapsed_before + time.time() - self.started
@@ -218,6 +288,20 @@ def _non_finite(node, path=()):
         if array.dtype.kind in "fc" and not np.isfinite(array).all():
             return [".".join(path)]
     return []
+
+
+def _options(optimizer_state):
+    """The option names of an optimizer's state dict (its param groups' keys)."""
+    return {k for g in optimizer_state.get("param_groups", []) for k in g if k != "params"}
+
+
+def _check_writable(folder):
+    """Stop before training when ``folder`` cannot take files."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise SystemExit(f"--out {folder} is not writable: {error}") from error
 
 
 def _tensors(node, Tensor):
