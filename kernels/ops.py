@@ -93,7 +93,7 @@ class Normalize(Function):
         if is_grad_enabled():  # recording a graph: the closed form as functions of x
             gx, g_scale, g_shift = self._closed_form(x, gy, scale)
         else:
-            gx, g_scale, g_shift = self.backward_kernel(x.data, gy.data, None if scale is None else scale.data)
+            gx, g_scale, g_shift = self.backward_kernel(x.array, gy.array, None if scale is None else scale.array)
             gx = Tensor(gx)
             g_scale, g_shift = Tensor(g_scale.astype(x.dtype, copy=False)), Tensor(g_shift.astype(x.dtype, copy=False))
         if not self.per_sample and 0 not in self.axes(x):  # instance norm's weight and bias: shared by the batch
@@ -132,7 +132,7 @@ class BatchNorm(Normalize):
     def forward(self, x, *affine):
         running = None
         if self.running is not None:
-            stats = [None if t is None else t.data for t in self.running[:2]]
+            stats = [None if t is None else t.array for t in self.running[:2]]
             if batch_norm.fuses_running(x, *stats):
                 running = (*stats, self.running[2])
         y, self.saved_mean, self.saved_var = batch_norm.batch_norm_forward(

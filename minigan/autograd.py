@@ -95,7 +95,7 @@ def _refuse_non_numeric(data, from_array):
 class Tensor:
     """An n-dimensional array that remembers how it was made.
 
-    ``data`` is the raw array, ``grad`` a Tensor (or None) filled by backward,
+    ``array`` is the raw NumPy/CuPy array, ``grad`` a Tensor (or None) filled by backward,
     ``creator`` the Function that produced it (None for leaves).
     """
 
@@ -103,7 +103,7 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if isinstance(data, np.generic):
             data = np.asarray(data)
             _refuse_non_numeric(data, from_array=True)
@@ -116,29 +116,38 @@ class Tensor:
             _refuse_non_numeric(data, from_array=True)
         if requires_grad and not _is_float(data.dtype):
             raise RuntimeError(f"only floating-point tensors can require gradients, got {data.dtype}")
-        self.data = data
+        self.array = data
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.creator = None
         self._out_index = 0
         self._version = 0
 
+    @property
+    def data(self):
+        """The raw array (being moved to ``array``; ``data`` will become a Tensor, as torch's)."""
+        return self.array
+
+    @data.setter
+    def data(self, value):
+        self.array = value.array if isinstance(value, Tensor) else value
+
     # --- array facts
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self):
-        return backend.device_of(self.data)
+        return backend.device_of(self.array)
 
     @property
     def is_leaf(self):
@@ -151,7 +160,7 @@ class Tensor:
         return self.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self):
         if self.ndim == 0:
@@ -169,12 +178,12 @@ class Tensor:
 
     # --- conversions
     def numpy(self):
-        return backend.to_device(self.data, "cpu")
+        return backend.to_device(self.array, "cpu")
 
     def item(self):
-        if self.data.size != 1:
-            raise ValueError(f"item(): tensor of shape {self.shape} has {self.data.size} elements, not 1")
-        return self.data.reshape(()).item()
+        if self.array.size != 1:
+            raise ValueError(f"item(): tensor of shape {self.shape} has {self.array.size} elements, not 1")
+        return self.array.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -186,7 +195,7 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(f"truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.item())
 
@@ -195,7 +204,7 @@ class Tensor:
 
     def detach(self):
         """A new leaf sharing this tensor's array, cut from the graph."""
-        return Tensor(self.data)
+        return Tensor(self.array)
 
     def detach_(self):
         self.creator = None
@@ -247,8 +256,8 @@ class Tensor:
 
     def copy_(self, other):
         """In-place copy of values (no graph), as used by optimizers and load_state_dict."""
-        other = other.data if isinstance(other, Tensor) else other
-        xp = backend.get_array_module(self.data)
+        other = other.array if isinstance(other, Tensor) else other
+        xp = backend.get_array_module(self.array)
         if backend.device_of(other) != self.device:
             other = backend.to_device(other, self.device)
         try:
@@ -257,17 +266,17 @@ class Tensor:
             fits = False
         if not fits:
             raise RuntimeError(f"copy_: cannot copy shape {tuple(np.shape(other))} into {self.shape}")
-        xp.copyto(self.data, xp.asarray(other, dtype=self.dtype))
+        xp.copyto(self.array, xp.asarray(other, dtype=self.dtype))
         self._version += 1
         return self
 
     def zero_(self):
-        self.data[...] = 0
+        self.array[...] = 0
         self._version += 1
         return self
 
     def fill_(self, value):
-        self.data[...] = value
+        self.array[...] = value
         self._version += 1
         return self
 
@@ -278,7 +287,7 @@ class Tensor:
         first, and that sum is added to ``.grad``."""
         if not self.requires_grad:
             raise RuntimeError("backward(): tensor does not require grad and has no grad_fn")
-        if gradient is None and self.data.size != 1:
+        if gradient is None and self.array.size != 1:
             raise RuntimeError(f"backward(): grad can be implicitly created only for scalar outputs, "
                                f"got shape {self.shape}; pass gradient=")
         if inputs is not None:
@@ -312,7 +321,7 @@ class Function:
     def __call__(self, *inputs):
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
         first = next((t for t in tensors if t is not None), None)
-        arrays = [t.data if t is not None else _constant(x, first) for x, t in zip(inputs, tensors)]
+        arrays = [t.array if t is not None else _constant(x, first) for x, t in zip(inputs, tensors)]
         backend.get_array_module(*arrays, op=type(self).__name__)
         outputs = self.forward(*arrays)
         single = not isinstance(outputs, tuple)
@@ -376,7 +385,7 @@ def _constant(x, like):
         return x
     xp = backend.xp_for(like.device) if like is not None else np
     if like is None:
-        return Tensor(x).data
+        return Tensor(x).array
     dtype = like.dtype
     if _KINDS.index(_scalar_kind(x)) > _KINDS.index(dtype.kind.replace("u", "i")):
         dtype = _DEFAULT_DTYPES[_scalar_kind(x)]
@@ -501,9 +510,9 @@ def _seeds(outputs, grad_outputs):
         if not y.requires_grad:
             raise RuntimeError("element of outputs does not require grad and has no grad_fn")
         if g is None:
-            if y.data.size != 1:
+            if y.array.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got shape {y.shape}")
-            g = Tensor(backend.get_array_module(y.data).ones_like(y.data))
+            g = Tensor(backend.get_array_module(y.array).ones_like(y.array))
         elif not isinstance(g, Tensor):
             g = Tensor(g)
         if g.shape != y.shape:
@@ -563,7 +572,7 @@ def _output_grad(f, i, grads, wanted):
     g = grads.get(key) if key in wanted else grads.pop(key, None)
     if g is None:
         shape, dtype = f._meta[i]
-        g = Tensor(backend.get_array_module(f.inputs[0].data).zeros(shape, dtype=dtype))
+        g = Tensor(backend.get_array_module(f.inputs[0].array).zeros(shape, dtype=dtype))
     return g
 
 
@@ -590,8 +599,8 @@ def _owned(g, create_graph):
     ``p.grad.zero_()`` or an optimizer writing into it changes nothing else."""
     if create_graph:
         return g.clone()
-    xp = backend.get_array_module(g.data)
-    return Tensor(xp.array(g.data, copy=True))
+    xp = backend.get_array_module(g.array)
+    return Tensor(xp.array(g.array, copy=True))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

@@ -21,7 +21,7 @@ def _sizes(size):
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
     """A new leaf tensor holding a copy of ``data`` (nested lists, arrays or a Tensor)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     xp = backend.xp_for(device)
     if hasattr(data, "shape"):
         _refuse_non_numeric(data, from_array=True)

@@ -62,7 +62,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
         raise ValueError(f"gradgradcheck: {len(grad_outputs)} grad_outputs given for {len(outputs)} outputs")
     vs = []
     for k, (v, y) in enumerate(zip(grad_outputs, outputs)):
-        v = v.data if isinstance(v, Tensor) else v if hasattr(v, "dtype") else np.asarray(v)
+        v = v.array if isinstance(v, Tensor) else v if hasattr(v, "dtype") else np.asarray(v)
         if tuple(np.shape(v)) != y.shape or np.dtype(v.dtype) != np.float64:
             raise TypeError(f"gradgradcheck: grad_outputs[{k}] must be float64 of shape {y.shape}, "
                             f"got {np.dtype(v.dtype)} of shape {tuple(np.shape(v))}")
@@ -80,7 +80,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
         if used:
             gxs = grad([y for y, _ in used], [xs[i] for i in wrt], [g for _, g in used],
                        create_graph=True, allow_unused=True)
-        return tuple(Tensor(backend.get_array_module(xs[i].data).zeros(xs[i].shape)) if g is None else g
+        return tuple(Tensor(backend.get_array_module(xs[i].array).zeros(xs[i].shape)) if g is None else g
                      for i, g in zip(wrt, gxs))
 
     return _check(vector_jacobian_product, inputs + tuple(vs), eps, atol, rtol, raise_exception,
@@ -113,7 +113,7 @@ def _analytical_jacobian(outputs, xs):
     for k, y in enumerate(outputs):
         if not y.requires_grad:
             continue  # a float output that does not depend on the inputs: its Jacobian is 0
-        xp = backend.get_array_module(y.data)
+        xp = backend.get_array_module(y.array)
         for col in range(y.numel()):
             seed = xp.zeros(y.shape, dtype=y.dtype)
             seed[np.unravel_index(col, y.shape)] = 1.0
@@ -124,14 +124,14 @@ def _analytical_jacobian(outputs, xs):
                 if g.shape != x.shape or g.dtype != x.dtype:
                     raise GradcheckError(f"gradcheck: gradient of input shape {g.shape} dtype {g.dtype} "
                                          f"for input of shape {x.shape} dtype {x.dtype}")
-                jac[n][k][:, col] = backend.to_device(g.data, "cpu").reshape(-1)
+                jac[n][k][:, col] = backend.to_device(g.array, "cpu").reshape(-1)
     return jac
 
 
 def _numerical_jacobian(fn, inputs, wrt, outputs, eps):
     jac = []
     for i in wrt:
-        x = inputs[i].data
+        x = inputs[i].array
         blocks = [np.zeros((x.size, y.numel())) for y in outputs]
         for j in range(x.size):
             index = np.unravel_index(j, x.shape)
@@ -149,7 +149,7 @@ def _numerical_jacobian(fn, inputs, wrt, outputs, eps):
 
 def _evaluate(fn, inputs):
     # no_grad would break an fn that itself differentiates (gradgradcheck's), so record as usual
-    return [backend.to_device(y.data, "cpu").astype(np.float64) for y in _outputs(fn(*inputs), "gradcheck")]
+    return [backend.to_device(y.array, "cpu").astype(np.float64) for y in _outputs(fn(*inputs), "gradcheck")]
 
 
 def _compare(analytical, numerical, atol, rtol, in_shape, out_shape):

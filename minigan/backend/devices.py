@@ -78,12 +78,12 @@ def to_numpy(x):
     """A NumPy array from a NumPy/CuPy array, a minigan Tensor, a torch tensor or anything array-like.
 
     Duck-typed, so the bottom layer imports neither the engine nor torch: a Tensor
-    is an object with a ``.data`` array, a torch tensor one whose ``.data`` is
+    is an object with a ``.array`` array, a torch tensor one whose ``.array`` is
     another torch tensor and that has ``detach``.
     """
     if isinstance(x, np.ndarray):
         return x
-    if isinstance(x, np.generic):  # NumPy scalars have a ``.data`` memoryview: not a Tensor
+    if isinstance(x, np.generic):  # NumPy scalars have a ``.array`` memoryview: not a Tensor
         return np.asarray(x)
     if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):  # CuPy: copy to the host
         return x.get()

@@ -63,7 +63,7 @@ class Classifier(nn.Module):
 
     def _batches(self, images, batch_size):
         """``images`` as Tensors on the classifier's device, resized to its input size."""
-        images = images.data if isinstance(images, Tensor) else images
+        images = images.array if isinstance(images, Tensor) else images
         c, size = self.config["in_channels"], self.config["image_size"]
         if images.ndim != 4 or images.shape[1] != c:
             raise ValueError(f"Classifier: expected images (N, {c}, H, W) in [-1, 1], got shape {tuple(images.shape)}")
@@ -79,7 +79,7 @@ class Classifier(nn.Module):
         self.eval()
         try:
             with no_grad():
-                out = [part(batch).data for batch in self._batches(images, batch_size)]
+                out = [part(batch).array for batch in self._batches(images, batch_size)]
         finally:
             self.train(was_training)
         if not out:

@@ -46,7 +46,7 @@ def _gradient(grad_fn, gy, x):
     the arrays are computed directly, without the bookkeeping of a Function call."""
     if is_grad_enabled():
         return grad_fn(gy, x)
-    return Tensor(grad_fn.forward(gy.data, x.data))
+    return Tensor(grad_fn.forward(gy.array, x.array))
 
 
 class ReLUGrad(Function):
@@ -175,7 +175,7 @@ class Softplus(Function):
     def backward(self, gy):
         x = self.inputs[0]
         slope = sigmoid(x * self.beta)  # d softplus / dx, itself differentiable
-        one = Tensor(backend.get_array_module(x.data).ones((), dtype=x.dtype))
+        one = Tensor(backend.get_array_module(x.array).ones((), dtype=x.dtype))
         return gy * Where(self.saved_linear)(one, slope)
 
 
@@ -184,7 +184,7 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    fused = dispatch.kernel("leaky_relu", input.data)
+    fused = dispatch.kernel("leaky_relu", input.array)
     if fused is not None:
         return fused(negative_slope, 1.0)(input)
     return LeakyReLU(negative_slope)(input)
@@ -201,7 +201,7 @@ def fused_leaky_relu(input, bias=None, negative_slope=0.2, scale=2 ** 0.5):
     if bias is not None and (input.ndim < 2 or tuple(bias.shape) != (input.shape[1],)):
         raise RuntimeError(f"fused_leaky_relu: bias of shape {tuple(bias.shape)} must have one value per "
                            f"channel (dim 1) of input of shape {tuple(input.shape)}")
-    fused = dispatch.kernel("fused_leaky_relu", input.data, None if bias is None else bias.data)
+    fused = dispatch.kernel("fused_leaky_relu", input.array, None if bias is None else bias.array)
     if fused is not None:
         return fused(negative_slope, scale)(input, *([] if bias is None else [bias]))
     if bias is not None:
@@ -246,8 +246,8 @@ def softmax(input, dim=None):
     """exp(x - max) / sum exp(x - max); the shift is a constant, so the gradient is exact."""
     from .elementwise import exp
     dim = _softmax_dim(dim, input.shape, "softmax")
-    xp = backend.get_array_module(input.data)
-    shifted = input - Tensor(xp.max(input.data, axis=dim, keepdims=True))
+    xp = backend.get_array_module(input.array)
+    shifted = input - Tensor(xp.max(input.array, axis=dim, keepdims=True))
     e = exp(shifted)
     return e / sum(e, dim, keepdim=True)
 
@@ -281,7 +281,7 @@ def prelu(input, weight):
         weight = reshape(weight, (1, -1) + (1,) * (input.ndim - 2))
     elif weight.ndim:
         weight = reshape(weight, ())
-    return Where(input.data > 0)(input, weight * input)
+    return Where(input.array > 0)(input, weight * input)
 
 
 __all__ += ["prelu"]

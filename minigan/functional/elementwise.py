@@ -221,7 +221,7 @@ class Clamp(Function):
         return y
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         mask = np.ones((), dtype=bool) if backend.device_of(x) == "cpu" else True
         if self.min is not None:
             mask = mask & (x >= self.min)
@@ -248,7 +248,7 @@ class Where(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        zero = Tensor(backend.get_array_module(gy.data).zeros((), dtype=gy.dtype))
+        zero = Tensor(backend.get_array_module(gy.array).zeros((), dtype=gy.dtype))
         ga = sum_to(Where(self.condition)(gy, zero), a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(Where(self.condition)(zero, gy), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
@@ -341,17 +341,17 @@ clip = clamp
 
 def where(condition, input, other):
     """Pick ``input`` where ``condition`` holds, else ``other`` (numbers allowed)."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = condition.array if isinstance(condition, Tensor) else condition
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
     return Where(cond)(_t(input, like), _t(other, like))
 
 
 def maximum(a, b):
-    return where(a.data >= (b.data if isinstance(b, Tensor) else b), a, b)
+    return where(a.array >= (b.array if isinstance(b, Tensor) else b), a, b)
 
 
 def minimum(a, b):
-    return where(a.data <= (b.data if isinstance(b, Tensor) else b), a, b)
+    return where(a.array <= (b.array if isinstance(b, Tensor) else b), a, b)
 
 
 def lerp(start, end, weight):
@@ -361,8 +361,8 @@ def lerp(start, end, weight):
 # Comparisons give boolean tensors that carry no gradient.
 def _compare(op):
     def compare(a, b):
-        xa = a.data if isinstance(a, Tensor) else a
-        xb = b.data if isinstance(b, Tensor) else b
+        xa = a.array if isinstance(a, Tensor) else a
+        xb = b.array if isinstance(b, Tensor) else b
         backend.get_array_module(xa, xb, op=op.__name__)
         return Tensor(op(xa, xb))
     compare.__name__ = op.__name__

@@ -66,7 +66,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(reduction, "binary_cross_entropy")
     target = _as_tensor(target, input)
     _check_same_shape(input, target, "binary_cross_entropy")
-    x = input.data
+    x = input.array
     if ((x < 0) | (x > 1)).any():
         raise ValueError("binary_cross_entropy: input values must lie in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
@@ -157,8 +157,8 @@ def _class_last(input):
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """-log p[target], averaged with the class weights of the targets (torch's rule)."""
     _check_reduction(reduction, "nll_loss")
-    xp = backend.get_array_module(input.data)
-    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    xp = backend.get_array_module(input.array)
+    t = target.array if isinstance(target, Tensor) else xp.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must hold class indices (integers), got dtype {t.dtype}")
     expected = (input.shape[0],) + input.shape[2:] if input.ndim > 1 else ()
@@ -178,7 +178,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     logp = Take(0, picked, grad_reads_input=True)(reshape(_class_last(input), (-1,)))
     w = keep.astype(input.dtype)
     if weight is not None:
-        w = w * _as_tensor(weight, input).data[safe_t]
+        w = w * _as_tensor(weight, input).array[safe_t]
     w = Tensor(w)
     loss = -logp * w
     if reduction == "none":
@@ -207,14 +207,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             terms = terms * w
         loss = -sum(terms, class_dim)
         if reduction == "mean":
-            return sum(loss) / float(loss.data.size)  # NaN for an empty batch, as torch
+            return sum(loss) / float(loss.array.size)  # NaN for an empty batch, as torch
         return _reduce(loss, reduction, "cross_entropy")
     nll = nll_loss(logp, target_t, weight, ignore_index, reduction)
     if not label_smoothing:
         return nll
     # smoothing: mix in the loss against the uniform distribution over classes
-    xp = backend.get_array_module(input.data)
-    t = target_t.data
+    xp = backend.get_array_module(input.array)
+    t = target_t.array
     keep = Tensor((t != ignore_index).astype(input.dtype))
     terms = logp
     if weight is not None:
@@ -226,10 +226,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         total = sum(smooth)
     else:
         if weight is not None:
-            w = _as_tensor(weight, input).data[xp.where(t != ignore_index, t, 0)] * keep.data
+            w = _as_tensor(weight, input).array[xp.where(t != ignore_index, t, 0)] * keep.array
             total = sum(smooth) / float(w.sum())
         else:
-            total = sum(smooth) / float(keep.data.sum())
+            total = sum(smooth) / float(keep.array.sum())
     return (1.0 - label_smoothing) * nll + (label_smoothing / C) * total
 
 
@@ -243,8 +243,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = exp(target) * (target - input)
     else:
-        xp = backend.get_array_module(target.data)
-        positive = target.data > 0
+        xp = backend.get_array_module(target.array)
+        positive = target.array > 0
         safe = where(Tensor(positive), target, 1.0)
         # target log target is 0 where target == 0 (the limit), as torch's xlogy
         loss = where(Tensor(positive), target * log(safe), 0.0) - target * input

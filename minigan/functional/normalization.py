@@ -78,9 +78,9 @@ def _update_running(stat, new, momentum):
     """stat <- (1 - momentum) stat + momentum new, in place and off the graph."""
     if stat is None:
         return
-    xp = backend.get_array_module(stat.data)
+    xp = backend.get_array_module(stat.array)
     new = xp.asarray(new).astype(stat.dtype, copy=False).reshape(stat.shape)
-    stat.copy_(stat.data * stat.dtype.type(1 - momentum) + new * stat.dtype.type(momentum))
+    stat.copy_(stat.array * stat.dtype.type(1 - momentum) + new * stat.dtype.type(momentum))
 
 
 # ---------------------------------------------------------------- batch norm
@@ -150,7 +150,7 @@ class BatchNormTraining(Function):
     def backward(self, gy):
         x = self.inputs[0]
         if not is_grad_enabled():  # no graph to record: the same formulas on the arrays
-            return self._backward_arrays(gy.data)
+            return self._backward_arrays(gy.array)
         # recording a graph: x_hat and 1/sigma as functions of x
         _, centered, var = _moments(x, self.axes)
         inv_sigma = 1.0 / sqrt(var + self.eps)
@@ -187,7 +187,7 @@ class BatchNormTraining(Function):
         need = self.needs_input_grad
         grads = [None]
         if need[0]:
-            scale = inv_sigma * self.inputs[1].data.reshape(inv_sigma.shape) if self.has_weight else inv_sigma
+            scale = inv_sigma * self.inputs[1].array.reshape(inv_sigma.shape) if self.has_weight else inv_sigma
             per_x_hat, per_one = g_weight / count, g_bias / count
             gx = xp.empty_like(gy)
 
@@ -231,7 +231,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training:
         n = x.numel() // c
         affine = [t for t in (weight, bias) if t is not None]
-        fused = dispatch.kernel("batch_norm", x.data, *(t.data for t in affine))
+        fused = dispatch.kernel("batch_norm", x.array, *(t.array for t in affine))
         if fused is not None:
             y, batch_mean, batch_var, updated = fused(x, weight, bias, eps, running_mean, running_var, momentum)
         else:
@@ -272,13 +272,13 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if x.numel() == 0:
         if use_input_stats and x.shape[0] == 0 and running_mean is not None:
             # torch's running statistics move to the mean over no instances: NaN
-            nan = backend.get_array_module(x.data).full(c, np.nan)
+            nan = backend.get_array_module(x.array).full(c, np.nan)
             with no_grad():
                 _update_running(running_mean, nan, momentum)
                 _update_running(running_var, nan, momentum)
         return _empty_batch(x, weight, bias)
-    affine = [t.data for t in (weight, bias) if t is not None]
-    fused = dispatch.kernel("instance_norm", x.data, *affine) if use_input_stats else None
+    affine = [t.array for t in (weight, bias) if t is not None]
+    fused = dispatch.kernel("instance_norm", x.array, *affine) if use_input_stats else None
     if fused is not None:
         y, mu, var = fused(x, weight, bias, eps)
         n = int(np.prod(x.shape[2:]))
@@ -292,8 +292,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         y = centered / sqrt(var + eps)
         n = int(np.prod(x.shape[2:]))
         with no_grad():
-            _update_running(running_mean, mu.data.mean(axis=0), momentum)
-            _update_running(running_var, (var.data * (n / (n - 1))).mean(axis=0), momentum)
+            _update_running(running_mean, mu.array.mean(axis=0), momentum)
+            _update_running(running_var, (var.array * (n / (n - 1))).mean(axis=0), momentum)
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("instance_norm: running_mean and running_var must be given when "
@@ -374,7 +374,7 @@ def adain(x, style_scale, style_bias, eps=1e-5):
             raise RuntimeError(f"adain: {name} must have shape (N, C) = {_shape_str((n, c))} for x of "
                                f"shape {_shape_str(x.shape)}, got {_shape_str(t.shape)}")
     _check_spatial(x, "adain", "x")
-    fused = dispatch.kernel("adain", x.data, style_scale.data, style_bias.data)
+    fused = dispatch.kernel("adain", x.array, style_scale.array, style_bias.array)
     if fused is not None:
         return fused(x, style_scale, style_bias, eps)
     shape = (n, c) + (1,) * (x.ndim - 2)

@@ -337,7 +337,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         raise RuntimeError("avg_pool2d: divisor_override must be non-zero")
     k, s, p, d, out = _pool_args(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     win = _Windows(input.shape[-2:], k, s, p, d, out)
-    xp = backend.get_array_module(input.data)
+    xp = backend.get_array_module(input.array)
     inv = _avg_inverse_divisor(win, count_include_pad, divisor_override, input.dtype, xp)
     return AvgPool2d(win, inv)(input)
 
@@ -365,7 +365,7 @@ def adaptive_avg_pool2d(input, output_size):
         return mean(input, (-2, -1), keepdim=True)
     if H % oh == 0 and W % ow == 0:
         return avg_pool2d(input, (H // oh, W // ow))
-    xp = backend.get_array_module(input.data)
+    xp = backend.get_array_module(input.array)
 
     def averaging(n, o):
         m = np.zeros((o, n))
@@ -456,12 +456,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = input
     k, s, p, d, out = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     win = _Windows(x.shape[-2:], k, s, p, d, out)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     # which taps of each window land inside the input (padding never wins, as in torch)
     inside = [[(0 <= start) & (start < n) for start in
                (np.arange(o) * s[a] - p[a] + i * d[a] for i in range(k[a]))]
               for a, (o, n) in enumerate(zip(out, win.in_hw))]
-    buf = win.pad_into(x.data, 0)
+    buf = win.pad_into(x.array, 0)
     best = xp.zeros(x.shape[:-2] + out, dtype=x.dtype)  # replaced at each window's first valid tap
     tap = xp.full(x.shape[:-2] + out, -1, dtype=np.int64)
     for t, (i, j, view) in enumerate(win.taps()):
@@ -592,7 +592,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError(f"interpolate: input of spatial size {in_sizes} and output size {sizes} "
                          "must be positive")
 
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     for i, (n_in, n_out, scale) in enumerate(zip(in_sizes, sizes, scales)):
         axis = 2 + i
         if mode in _LINEAR_MODES:
@@ -674,7 +674,7 @@ class Embedding(Function):
         return weight[self.indices]
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy.data)
+        xp = backend.get_array_module(gy.array)
         idx, (rows, dim) = self.indices, self.inputs[0].shape
         mask = None
         if self.padding_idx is not None:
@@ -697,8 +697,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     """
     if sparse:
         raise NotImplementedError("embedding: sparse gradients are not supported")
-    idx = input.data if isinstance(input, Tensor) else input
-    xp = backend.get_array_module(weight.data)
+    idx = input.array if isinstance(input, Tensor) else input
+    xp = backend.get_array_module(weight.array)
     idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: expected integer indices, got {idx.dtype} of shape "
@@ -715,7 +715,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         padding_idx = padding_idx % rows
     if max_norm is not None:
         used = xp.unique(idx)
-        w = weight.data
+        w = weight.array
         norms = (xp.abs(w[used]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
         factor = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
         w[used] *= factor[:, None]

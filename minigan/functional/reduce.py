@@ -67,7 +67,7 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
     """sqrt(var); where all values are equal the gradient is 0 (torch's choice), not 0/0."""
     from .elementwise import sqrt, where
     v = var(x, dim, unbiased, keepdim, correction)
-    spread = v.data > 0
+    spread = v.array > 0
     return where(spread, sqrt(where(spread, v, 1.0)), 0.0)
 
 
@@ -98,8 +98,8 @@ def _max_or_min(x, dim, keepdim, largest):
         return Max(_axes(None, x.shape, name), False, largest)(x)
     # with a dim, torch returns (values, indices) and routes the gradient to the index
     axis = _axes(dim, x.shape, name)[0] if x.ndim else None
-    xp = backend.get_array_module(x.data)
-    arg = (xp.argmax if largest else xp.argmin)(x.data, axis=axis, keepdims=True) if x.ndim else xp.zeros((), np.int64)
+    xp = backend.get_array_module(x.array)
+    arg = (xp.argmax if largest else xp.argmin)(x.array, axis=axis, keepdims=True) if x.ndim else xp.zeros((), np.int64)
     from .shape import getitem
     index = tuple(arg if i == axis else xp.arange(s).reshape([-1 if j == i else 1 for j in range(x.ndim)])
                   for i, s in enumerate(x.shape))
@@ -138,21 +138,21 @@ def amin(x, dim=None, keepdim=False):
 
 
 def argmax(x, dim=None, keepdim=False):
-    xp = backend.get_array_module(x.data)
-    return Tensor(xp.asarray(xp.argmax(x.data, axis=dim, keepdims=keepdim)))
+    xp = backend.get_array_module(x.array)
+    return Tensor(xp.asarray(xp.argmax(x.array, axis=dim, keepdims=keepdim)))
 
 
 def argmin(x, dim=None, keepdim=False):
-    xp = backend.get_array_module(x.data)
-    return Tensor(xp.asarray(xp.argmin(x.data, axis=dim, keepdims=keepdim)))
+    xp = backend.get_array_module(x.array)
+    return Tensor(xp.asarray(xp.argmin(x.array, axis=dim, keepdims=keepdim)))
 
 
 def logsumexp(x, dim, keepdim=False):
     """log sum exp(x), shifted by the (constant) max so exp never overflows."""
     from .elementwise import exp, log
     axes = _axes(dim, x.shape, "logsumexp")
-    xp = backend.get_array_module(x.data)
-    m = xp.max(x.data, axis=axes, keepdims=True)
+    xp = backend.get_array_module(x.array)
+    m = xp.max(x.array, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows stay -inf instead of nan
     shift = Tensor(m)
     out = log(sum(exp(x - shift), axes, keepdim=True)) + shift
@@ -162,7 +162,7 @@ def logsumexp(x, dim, keepdim=False):
 def prod(x, dim=None, keepdim=False):
     from .elementwise import exp, log
     # for positive inputs; a general prod is not needed by any model here
-    if (x.data <= 0).any():
+    if (x.array <= 0).any():
         raise NotImplementedError("prod: only positive inputs are supported")
     return exp(sum(log(x), dim, keepdim))
 

@@ -187,7 +187,7 @@ def _unwrap_index(index):
     if isinstance(index, tuple):
         return tuple(_unwrap_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, list):
         return np.asarray(index)
     return index

@@ -21,9 +21,9 @@ operators = {
     "__matmul__": L.matmul, "__rmatmul__": lambda self, other: L.matmul(other, self),
     "__getitem__": S.getitem,
     "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge,
-    "__invert__": lambda self: Tensor(~self.data),
-    "__and__": lambda self, o: Tensor(self.data & (o.data if isinstance(o, Tensor) else o)),
-    "__or__": lambda self, o: Tensor(self.data | (o.data if isinstance(o, Tensor) else o)),
+    "__invert__": lambda self: Tensor(~self.array),
+    "__and__": lambda self, o: Tensor(self.array & (o.array if isinstance(o, Tensor) else o)),
+    "__or__": lambda self, o: Tensor(self.array | (o.array if isinstance(o, Tensor) else o)),
 }
 
 methods = {
@@ -50,8 +50,8 @@ methods = {
     "reshape_as": lambda self, other: S.reshape(self, other.shape),
     "T": property(lambda self: S.permute(self, tuple(reversed(range(self.ndim))))),
     "mT": property(lambda self: S.transpose(self, -2, -1)),
-    "all": lambda self: Tensor(self.data.all()),
-    "any": lambda self: Tensor(self.data.any()),
+    "all": lambda self: Tensor(self.array.all()),
+    "any": lambda self: Tensor(self.array.any()),
 }
 
 for name, fn in {**operators, **methods}.items():

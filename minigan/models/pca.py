@@ -57,8 +57,8 @@ class PCA(nn.Module):
     def fit(self, x):
         """Set the buffers from data ``x`` (N, ...) with N >= 2: the mean and the top
         eigenvectors and eigenvalues of the covariance."""
-        data = x.data if isinstance(x, Tensor) else x
-        xp = backend.get_array_module(data, self.mean.data, op="PCA.fit")
+        data = x.array if isinstance(x, Tensor) else x
+        xp = backend.get_array_module(data, self.mean.array, op="PCA.fit")
         flat = data.reshape(len(data), -1).astype(np.float64)
         if flat.shape[1] != self.data_dim or len(flat) < 2:
             raise ValueError(f"PCA.fit: expected at least 2 samples of {self.data_dim} values, "

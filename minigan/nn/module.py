@@ -49,7 +49,7 @@ def to_array(value):
     list, a number) becomes a NumPy array through ``backend.to_numpy``.
     """
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "shape") and hasattr(value, "dtype") and not hasattr(value, "detach"):
         return value  # NumPy or CuPy array
     return backend.to_numpy(value)
@@ -328,7 +328,7 @@ class Module:
                 else:
                     # a new array, not zero_() in place: a .grad the engine made
                     # may be shared with another leaf or a read-only broadcast view
-                    p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
+                    p.grad = Tensor(backend.get_array_module(p.grad.array).zeros_like(p.grad.array))
 
     # ------------------------------------------------------------ devices and dtypes
 
@@ -339,12 +339,12 @@ class Module:
             for p in module._parameters.values():
                 if p is None:
                     continue
-                p.data = fn(p.data)
+                p.array = fn(p.array)
                 if p.grad is not None:
-                    p.grad = Tensor(fn(p.grad.data))
+                    p.grad = Tensor(fn(p.grad.array))
             for b in module._buffers.values():
                 if b is not None:
-                    b.data = fn(b.data)
+                    b.array = fn(b.array)
         return self
 
     def to(self, device=None, dtype=None):

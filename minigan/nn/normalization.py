@@ -77,7 +77,7 @@ class _BatchNorm(_NormBase):
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.copy_(self.num_batches_tracked.data + 1)
+            self.num_batches_tracked.copy_(self.num_batches_tracked.array + 1)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
         # eval mode without running statistics normalizes with the batch's own

@@ -50,14 +50,14 @@ class SpectralNorm:
         u, v = getattr(module, self.name + "_u"), getattr(module, self.name + "_v")
         w_mat = self.matrix(weight)
         if do_power_iteration:
-            xp = backend.get_array_module(w_mat.data)
+            xp = backend.get_array_module(w_mat.array)
             with no_grad():
                 for _ in range(self.n_power_iterations):
-                    v.copy_(_normalize(xp, w_mat.data.T @ u.data, self.eps))
-                    u.copy_(_normalize(xp, w_mat.data @ v.data, self.eps))
+                    v.copy_(_normalize(xp, w_mat.array.T @ u.array, self.eps))
+                    u.copy_(_normalize(xp, w_mat.array @ v.array, self.eps))
         # copies, held as constants by the graph: a later step updates the buffers
         # in place before this step's backward has read them
-        u, v = Tensor(u.data.copy()), Tensor(v.data.copy())
+        u, v = Tensor(u.array.copy()), Tensor(v.array.copy())
         sigma = u @ (w_mat @ v)
         return weight / sigma
 
@@ -69,7 +69,7 @@ class SpectralNorm:
             weight = self.compute_weight(module, do_power_iteration=False)
         for suffix in ("", "_u", "_v", "_orig"):
             delattr(module, self.name + suffix)
-        module.register_parameter(self.name, Parameter(weight.data))
+        module.register_parameter(self.name, Parameter(weight.array))
 
 
 def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=None):
@@ -88,7 +88,7 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     if dim is None:
         dim = 1 if isinstance(module, ConvTranspose2d) else 0
     fn = SpectralNorm(name, n_power_iterations, dim, eps)
-    xp, gen = backend.get_array_module(weight.data), backend.generator(weight.device)
+    xp, gen = backend.get_array_module(weight.array), backend.generator(weight.device)
     h, w = fn.matrix(weight.detach()).shape
     u, v = (Tensor(_normalize(xp, xp.asarray(gen.standard_normal(n), dtype=weight.dtype), eps))
             for n in (h, w))

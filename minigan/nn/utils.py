@@ -26,7 +26,7 @@ def _scale_grads(params, factor):
     for p in params:
         if id(p.grad) not in seen:
             seen.add(id(p.grad))
-            p.grad.data = p.grad.data * factor
+            p.grad.array = p.grad.array * factor
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
@@ -41,9 +41,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not params:
         return Tensor(np.asarray(0.0, dtype=np.float32))
-    first = params[0].grad.data
+    first = params[0].grad.array
     xp = backend.get_array_module(first)
-    norms = [backend.to_device(_norm(p.grad.data, norm_type), backend.device_of(first)) for p in params]
+    norms = [backend.to_device(_norm(p.grad.array, norm_type), backend.device_of(first)) for p in params]
     total = _norm(xp.stack([n.astype(first.dtype) for n in norms]), norm_type).astype(first.dtype)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
@@ -81,8 +81,8 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     for p in _with_grads(parameters):
         if id(p.grad) not in seen:
             seen.add(id(p.grad))
-            xp = backend.get_array_module(p.grad.data)
-            p.grad.data = xp.clip(p.grad.data, -clip_value, clip_value)
+            xp = backend.get_array_module(p.grad.array)
+            p.grad.array = xp.clip(p.grad.array, -clip_value, clip_value)
 
 
 def parameters_to_vector(parameters):
@@ -102,7 +102,7 @@ def vector_to_parameters(vec, parameters):
             n = p.numel()
             if offset + n > vec.shape[0]:
                 raise ValueError(f"vector of length {vec.shape[0]} is too short for the parameters")
-            p.copy_(vec.data[offset:offset + n].reshape(p.shape))
+            p.copy_(vec.array[offset:offset + n].reshape(p.shape))
             offset += n
     if offset != vec.shape[0]:
         raise ValueError(f"vector of length {vec.shape[0]} is longer than the parameters ({offset} elements)")

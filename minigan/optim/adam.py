@@ -59,7 +59,7 @@ class Adam(Optimizer):
         a parameter that is not 16-byte aligned a launch of its own."""
         batches, fused = {}, None  # step -> the (p, grad, moments) the kernel updates together
         for t in params:
-            p, grad, state = t.data, t.grad.data, self.state[t]
+            p, grad, state = t.array, t.grad.array, self.state[t]
             moments = self._moments(p, state, group)
             kernels = dispatch.kernel("adam", p, grad)
             if kernels is not None and kernels.fusable(p, grad, *moments):
@@ -93,8 +93,8 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = self._zeros_like(p)
         state["step"] += 1
-        return (state["exp_avg"].data, state["exp_avg_sq"].data,
-                state["max_exp_avg_sq"].data if group["amsgrad"] else None)
+        return (state["exp_avg"].array, state["exp_avg_sq"].array,
+                state["max_exp_avg_sq"].array if group["amsgrad"] else None)
 
     def _apply(self, p, grad, moments, step, group):
         """One parameter's update in place, on arrays (the fused kernel does these lines in one pass)."""

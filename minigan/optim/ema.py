@@ -30,8 +30,8 @@ class EMA:
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"Invalid decay value: {decay} (expected 0 <= decay <= 1)")
         self.model, self.decay, self.num_updates = model, decay, 0
-        self.shadow = OrderedDict((name, Tensor(p.data.copy())) for name, p in model.named_parameters())
-        self.shadow_buffers = OrderedDict((name, Tensor(b.data.copy())) for name, b in model.named_buffers())
+        self.shadow = OrderedDict((name, Tensor(p.array.copy())) for name, p in model.named_parameters())
+        self.shadow_buffers = OrderedDict((name, Tensor(b.array.copy())) for name, b in model.named_buffers())
         self._stored = None
 
     def update(self, model=None):
@@ -41,11 +41,11 @@ class EMA:
         self._check_names(params, self.shadow, "parameters")
         for name, avg in self.shadow.items():
             # avg + (1 - decay) (param - avg), in place: the same as decay avg + (1 - decay) param
-            avg.data *= self.decay
-            avg.data += (1.0 - self.decay) * params[name].data
+            avg.array *= self.decay
+            avg.array += (1.0 - self.decay) * params[name].array
         for name, buf in model.named_buffers():
             if name in self.shadow_buffers:
-                self.shadow_buffers[name].data[...] = buf.data
+                self.shadow_buffers[name].array[...] = buf.array
         self.num_updates += 1
 
     def copy_to(self, model=None):
@@ -54,16 +54,16 @@ class EMA:
         params = dict(model.named_parameters())
         self._check_names(params, self.shadow, "parameters")
         for name, avg in self.shadow.items():
-            params[name].copy_(avg.data)
+            params[name].copy_(avg.array)
         for name, buf in model.named_buffers():
             if name in self.shadow_buffers:
-                buf.copy_(self.shadow_buffers[name].data)
+                buf.copy_(self.shadow_buffers[name].array)
         return model
 
     def store(self, model=None):
         """Remember ``model``'s current weights, to be put back by ``restore()``."""
         model = self.model if model is None else model
-        self._stored = [p.data.copy() for p in model.parameters()]
+        self._stored = [p.array.copy() for p in model.parameters()]
 
     def restore(self, model=None):
         model = self.model if model is None else model
@@ -77,7 +77,7 @@ class EMA:
         """Move the averages to ``device`` (after moving the model)."""
         for table in (self.shadow, self.shadow_buffers):
             for t in table.values():
-                t.data = backend.to_device(t.data, device)
+                t.array = backend.to_device(t.array, device)
         return self
 
     @staticmethod

@@ -3,8 +3,8 @@
 An optimizer holds ``param_groups`` — a list of dicts, each with its ``params``
 and its own options (``lr``, ``betas``, ...) — and ``state``, a dict from each
 parameter to what its update remembers (``exp_avg``, ``momentum_buffer``,
-``step``). ``step()`` updates the raw arrays in place (``p.data``), reading
-``p.grad.data``; it records no graph and skips parameters whose grad is None.
+``step``). ``step()`` updates the raw arrays in place (``p.array``), reading
+``p.grad.array``; it records no graph and skips parameters whose grad is None.
 
 ``state_dict()`` has torch's layout, with parameters replaced by their index in
 the order of ``param_groups``::
@@ -103,7 +103,7 @@ class Optimizer:
                         p.grad = None
                     else:
                         # a fresh array: an engine-made .grad may be shared or read-only
-                        p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
+                        p.grad = Tensor(backend.get_array_module(p.grad.array).zeros_like(p.grad.array))
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient.
@@ -119,8 +119,8 @@ class Optimizer:
             for group in self.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]
                 for p in params:
-                    if backend.device_of(p.grad.data) != p.device:
-                        raise RuntimeError(f"{type(self).__name__}: gradient on {backend.device_of(p.grad.data)} "
+                    if backend.device_of(p.grad.array) != p.device:
+                        raise RuntimeError(f"{type(self).__name__}: gradient on {backend.device_of(p.grad.array)} "
                                            f"for a parameter of shape {p.shape} on {p.device}")
                 self._update_group(params, group)
                 for p in params:
@@ -131,7 +131,7 @@ class Optimizer:
         """Update every parameter of ``group`` that has a gradient (``params``): one at a time,
         unless a subclass updates several at once."""
         for p in params:
-            self._update(p.data, p.grad.data, self.state[p], group)
+            self._update(p.array, p.grad.array, self.state[p], group)
 
     def _update(self, param, grad, state, group):
         """Update the array ``param`` in place from ``grad`` (both raw arrays)."""

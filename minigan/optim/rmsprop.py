@@ -59,11 +59,11 @@ class RMSprop(Optimizer):
         if weight_decay != 0:
             grad = grad + weight_decay * p
 
-        square_avg = state["square_avg"].data
+        square_avg = state["square_avg"].array
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad
         if group["centered"]:
-            grad_avg = state["grad_avg"].data
+            grad_avg = state["grad_avg"].array
             _lerp_(grad_avg, grad, 1 - alpha)
             avg = xp.sqrt(square_avg - grad_avg * grad_avg)
         else:
@@ -71,7 +71,7 @@ class RMSprop(Optimizer):
         avg += eps
 
         if momentum > 0:
-            buf = state["momentum_buffer"].data
+            buf = state["momentum_buffer"].array
             buf *= momentum
             buf += grad / avg
             p += -lr * buf

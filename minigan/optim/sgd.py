@@ -40,10 +40,10 @@ class SGD(Optimizer):
         if momentum != 0:
             if state.get("momentum_buffer") is None:
                 state["momentum_buffer"] = self._zeros_like(p)
-                buf = state["momentum_buffer"].data
+                buf = state["momentum_buffer"].array
                 buf[...] = grad  # the first buffer is the gradient itself, undamped
             else:
-                buf = state["momentum_buffer"].data
+                buf = state["momentum_buffer"].array
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf

@@ -1,7 +1,7 @@
 """Plumbing every example needs: image grids, plots, metrics, checkpoints, progress bars.
 
 Nothing here imports the autograd engine: a Tensor is accepted as anything with a
-``.data`` array (see ``to_numpy``), so these helpers work on plain arrays too.
+``.array`` array (see ``to_numpy``), so these helpers work on plain arrays too.
 """
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .common import atomic_save, atomic_write, remove_stale_temporaries, save_npz, to_numpy
