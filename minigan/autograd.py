@@ -96,7 +96,10 @@ class Tensor:
     """An n-dimensional array that remembers how it was made.
 
     ``array`` is the raw NumPy/CuPy array, ``grad`` a Tensor (or None) filled by backward,
-    ``creator`` the Function that produced it (None for leaves).
+    ``creator`` the Function that produced it (None for leaves). ``data`` is torch's: another
+    Tensor on the same array, outside the graph, whose in-place changes autograd does not see.
+    ``_version`` counts the in-place changes of the array, so that backward can refuse to use
+    a value that changed after an op saved it; ``detach()`` shares the count, ``data`` does not.
     """
 
     __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
@@ -121,12 +124,21 @@ class Tensor:
         self.grad = None
         self.creator = None
         self._out_index = 0
-        self._version = 0
+        self._versions = [0]  # a box, so that detach() can share the count
+
+    @property
+    def _version(self):
+        return self._versions[0]
+
+    @_version.setter
+    def _version(self, value):
+        self._versions[0] = value
 
     @property
     def data(self):
-        """The raw array (being moved to ``array``; ``data`` will become a Tensor, as torch's)."""
-        return self.array
+        """A Tensor on the same array, requires_grad=False, no creator, with its own version
+        count: changes through it (``p.data.clamp_(-c, c)``) are invisible to autograd, as in torch."""
+        return Tensor(self.array)
 
     @data.setter
     def data(self, value):
@@ -203,8 +215,10 @@ class Tensor:
         return id(self)
 
     def detach(self):
-        """A new leaf sharing this tensor's array, cut from the graph."""
-        return Tensor(self.array)
+        """A new leaf sharing this tensor's array and version count, cut from the graph."""
+        out = Tensor(self.array)
+        out._versions = self._versions
+        return out
 
     def detach_(self):
         self.creator = None
@@ -253,6 +267,13 @@ class Tensor:
 
     def clone(self):
         return Copy()(self)
+
+    def is_contiguous(self):
+        return bool(self.array.flags.c_contiguous)
+
+    def contiguous(self):
+        """This tensor if its array is C-ordered, else a differentiable C-ordered copy."""
+        return self if self.is_contiguous() else Copy()(self)
 
     def copy_(self, other):
         """In-place copy of values (no graph), as used by optimizers and load_state_dict."""
@@ -314,9 +335,16 @@ class Function:
     outputs ``self.output(i)``. ``self.needs_input_grad[i]`` says whether the
     backward pass wants input i's gradient, so backward can skip work (return
     None there).
+
+    Backward refuses to read a value that an in-place op changed after the forward (as
+    torch does), so each node says what its backward reads: its outputs (``keeps_outputs``)
+    and which inputs (``reads_inputs``: True for all, False for none, or for each input
+    the inputs its gradient reads, ``((1,), (0,))`` for a product).
     """
 
     keeps_outputs = False  # set True when backward reads the outputs
+    reads_inputs = True
+    _saved_versions = None
 
     def __call__(self, *inputs):
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
@@ -335,6 +363,8 @@ class Function:
             self.generation = max(t.creator.generation + 1 if t.creator else 0
                                   for t in self.inputs)
             self._meta = [(y.shape, y.dtype) for y in outputs]
+            if self.reads_inputs:
+                self._saved_versions = [t._versions[0] for t in self.inputs]
             self._outputs = [weakref.ref(r) for r in results]
             if self.keeps_outputs:
                 self._output_arrays = outputs
@@ -438,6 +468,8 @@ def result_dtype(a, b):
 
 
 class Copy(Function):
+    reads_inputs = False
+
     def forward(self, x):
         return x.copy()
 
@@ -446,6 +478,8 @@ class Copy(Function):
 
 
 class Cast(Function):
+    reads_inputs = False
+
     def __init__(self, dtype):
         self.dtype = dtype
 
@@ -458,6 +492,8 @@ class Cast(Function):
 
 
 class ToDevice(Function):
+    reads_inputs = False
+
     def __init__(self, device):
         self.device = device
 
@@ -488,6 +524,8 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
     with set_grad_enabled(create_graph):
         for f in reversed(_prune(functions, wanted)):  # consumers before producers
             gys = [_output_grad(f, i, grads, wanted) for i in range(len(f._meta))]
+            if f._saved_versions is not None or f.keeps_outputs:
+                _check_versions(f)
             gxs = _checked(f, f.backward(*gys))
             for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
                 if need and gx is not None:
@@ -574,6 +612,36 @@ def _output_grad(f, i, grads, wanted):
         shape, dtype = f._meta[i]
         g = Tensor(backend.get_array_module(f.inputs[0].array).zeros(shape, dtype=dtype))
     return g
+
+
+def _check_versions(f):
+    """Raise, as torch does, if a tensor ``f``'s backward reads changed in place after the forward.
+
+    An output counts from version 0 (it was made by ``f``); an input from the version it had
+    then. Only the inputs read for the gradients this pass computes are checked.
+    """
+    reads = f.reads_inputs
+    if f._saved_versions is not None:
+        read = range(len(f.inputs)) if reads is True else sorted(
+            {j for i, need in enumerate(f.needs_input_grad) if need for j in reads[i]})
+        for i in read:
+            if f.inputs[i]._version != f._saved_versions[i]:
+                raise _modified_in_place(f.inputs[i], f._saved_versions[i])
+    if f.keeps_outputs:
+        for ref in f._outputs:
+            y = ref()
+            if y is not None and y._version != 0:
+                raise _modified_in_place(y, 0)
+
+
+def _modified_in_place(t, expected):
+    made = (f", which is output {t._out_index} of {type(t.creator).__name__}," if t.creator is not None
+            else "")
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{t.dtype} {list(t.shape)}]{made} is at version {t._version}; expected version "
+        f"{expected} instead. Hint: an in-place op (an optimizer's step, add_, x[i] = v, ...) changed it "
+        "after the forward saved it; run it after this backward, or give the forward a .clone().")
 
 
 def _add(grads, key, g):

@@ -29,6 +29,8 @@ def _dim(dim, shape, op, extra=0):
 
 
 class Reshape(Function):
+    reads_inputs = False
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -81,6 +83,8 @@ def unsqueeze(x, dim):
 
 
 class Permute(Function):
+    reads_inputs = False
+
     def __init__(self, dims):
         self.dims = tuple(dims)
 
@@ -121,6 +125,8 @@ def t(x):
 
 
 class BroadcastTo(Function):
+    reads_inputs = False
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -139,6 +145,8 @@ class BroadcastTo(Function):
 
 class SumTo(Function):
     """Sum over the axes that broadcasting added or stretched."""
+
+    reads_inputs = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -194,6 +202,8 @@ def _unwrap_index(index):
 
 
 class GetItem(Function):
+    reads_inputs = False
+
     def __init__(self, index):
         self.index = index
 
@@ -210,6 +220,8 @@ class GetItem(Function):
 
 class GetItemGrad(Function):
     """Scatter-add ``gy`` into zeros of the input's shape (repeated indices add up)."""
+
+    reads_inputs = False
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -236,6 +248,8 @@ def getitem(x, index):
 
 
 class Cat(Function):
+    reads_inputs = False
+
     def __init__(self, dim):
         self.dim = dim
 
@@ -281,6 +295,8 @@ def stack(tensors, dim=0):
 
 
 class Split(Function):
+    reads_inputs = False
+
     def __init__(self, sizes, dim):
         self.sizes, self.dim = list(sizes), dim
 
@@ -317,6 +333,8 @@ def chunk(x, chunks, dim=0):
 
 
 class Flip(Function):
+    reads_inputs = False
+
     def __init__(self, dims):
         self.dims = tuple(dims)
 
