@@ -339,11 +339,14 @@ class Function:
     Backward refuses to read a value that an in-place op changed after the forward (as
     torch does), so each node says what its backward reads: its outputs (``keeps_outputs``)
     and which inputs (``reads_inputs``: True for all, False for none, or for each input
-    the inputs its gradient reads, ``((1,), (0,))`` for a product).
+    the inputs its gradient reads, ``((1,), (0,))`` for a product). A view shares its
+    base's version count (``is_view``), so an optimizer's step on a weight is seen through
+    the weight's transpose that a matmul saved.
     """
 
     keeps_outputs = False  # set True when backward reads the outputs
     reads_inputs = True
+    is_view = False  # True when outputs may be views of input 0 (reshape, permute, indexing)
     _saved_versions = None
 
     def __call__(self, *inputs):
@@ -355,6 +358,8 @@ class Function:
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
         results = [Tensor(y) for y in outputs]
+        if self.is_view:
+            _share_versions(tensors[0], results)
 
         needs = tuple(t is not None and t.requires_grad for t in tensors)
         if _grad_enabled and any(needs):
@@ -402,6 +407,14 @@ class Function:
         for k in list(vars(self)):
             if k.startswith("saved_"):
                 setattr(self, k, None)
+
+
+def _share_versions(base, views):
+    """Give the outputs that are views of ``base``'s array ``base``'s version count, as torch does."""
+    xp = backend.get_array_module(base.array)
+    for v in views:
+        if xp.may_share_memory(base.array, v.array):
+            v._versions = base._versions
 
 
 def _constant(x, like):
@@ -671,11 +684,13 @@ def _owned(g, create_graph):
     return Tensor(xp.array(g.array, copy=True))
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=False):
     """Gradients of ``outputs`` with respect to ``inputs``, like ``torch.autograd.grad``.
 
     Returns a tuple with one Tensor per input; nothing is accumulated into
     ``.grad``. With ``create_graph=True`` the results are differentiable.
+    ``only_inputs`` is accepted and has no effect (as in torch, where it is deprecated).
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -30,6 +30,7 @@ def _dim(dim, shape, op, extra=0):
 
 class Reshape(Function):
     reads_inputs = False
+    is_view = True
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -84,6 +85,7 @@ def unsqueeze(x, dim):
 
 class Permute(Function):
     reads_inputs = False
+    is_view = True
 
     def __init__(self, dims):
         self.dims = tuple(dims)
@@ -126,6 +128,7 @@ def t(x):
 
 class BroadcastTo(Function):
     reads_inputs = False
+    is_view = True
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -203,6 +206,7 @@ def _unwrap_index(index):
 
 class GetItem(Function):
     reads_inputs = False
+    is_view = True
 
     def __init__(self, index):
         self.index = index
@@ -296,6 +300,7 @@ def stack(tensors, dim=0):
 
 class Split(Function):
     reads_inputs = False
+    is_view = True
 
     def __init__(self, sizes, dim):
         self.sizes, self.dim = list(sizes), dim
