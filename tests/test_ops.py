@@ -694,3 +694,54 @@ def test_mixed_float_dtypes_give_each_operand_its_own_gradient_dtype():
     np.testing.assert_allclose(gb.array, tgb.numpy(), rtol=1e-6)
     # an integer tensor times a float32 one is float32, as in torch (NumPy alone gives float64)
     assert (mg.tensor([1, 2]) * mg.tensor([0.5, 0.5])).dtype == np.float32
+
+
+PROMOTING_OPS = {
+    "where": lambda m, a, b: m.where(m.tensor([True, False, True]), a, b),
+    "maximum": lambda m, a, b: m.maximum(a, b),
+    "minimum": lambda m, a, b: m.minimum(a, b),
+    "cat": lambda m, a, b: m.cat([a, b]),
+}
+
+
+@pytest.mark.parametrize("op", PROMOTING_OPS)
+def test_where_maximum_minimum_and_cat_follow_torchs_type_promotion(op):
+    """Every pair of dtypes torch accepts: torch's result dtype and values."""
+    f, checked = PROMOTING_OPS[op], 0
+    for x, y in itertools.product(PROMOTION_DTYPES, PROMOTION_DTYPES):
+        a, b = np.array([1, 0, 3]).astype(x), np.array([2, 2, 0]).astype(y)
+        try:
+            expected = f(torch, torch.tensor(a), torch.tensor(b))
+        except RuntimeError:
+            continue
+        got = f(mg, mg.tensor(a), mg.tensor(b))
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", ""), (op, x, y)
+        np.testing.assert_array_equal(got.array.astype(np.float64), expected.double().numpy())
+        checked += 1
+    assert checked >= 40
+
+
+@pytest.mark.parametrize("op", PROMOTING_OPS)
+def test_promoting_ops_give_each_operand_its_own_gradient_dtype(op):
+    a32, b64 = np.array([1.5, -2.0, 3.0], dtype=np.float32), np.array([0.25, 3.0, -1.0])
+    a, b = mg.tensor(a32, requires_grad=True), mg.tensor(b64, requires_grad=True)
+    ta, tb = torch.tensor(a32, requires_grad=True), torch.tensor(b64, requires_grad=True)
+    weights = np.arange(1.0, 7.0)[:3 if op != "cat" else 6]
+    ga, gb = mg.grad((PROMOTING_OPS[op](mg, a, b) * mg.tensor(weights)).sum(), [a, b])
+    tga, tgb = torch.autograd.grad((PROMOTING_OPS[op](torch, ta, tb) * torch.tensor(weights)).sum(), [ta, tb])
+    assert (ga.dtype, gb.dtype) == (np.float32, np.float64)
+    np.testing.assert_array_equal(ga.array, tga.numpy())
+    np.testing.assert_array_equal(gb.array, tgb.numpy())
+
+
+@pytest.mark.parametrize("number", [0.5, 2, True])
+@pytest.mark.parametrize("dtype", ["int64", "float32", "float64", "bool"])
+def test_where_with_a_number_takes_torchs_dtype(dtype, number):
+    a = np.array([1, 0, 1]).astype(dtype)
+    for args in ((a, number), (number, a)):
+        expected = torch.where(torch.tensor([True, False, False]), *(torch.tensor(v) if isinstance(v, np.ndarray)
+                                                                     else v for v in args))
+        got = mg.where(mg.tensor([True, False, False]), *(mg.tensor(v) if isinstance(v, np.ndarray) else v
+                                                          for v in args))
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", ""), (dtype, number)
+        np.testing.assert_array_equal(got.array.astype(np.float64), expected.double().numpy())

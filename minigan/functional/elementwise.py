@@ -356,10 +356,15 @@ clip = clamp
 
 
 def where(condition, input, other):
-    """Pick ``input`` where ``condition`` holds, else ``other`` (numbers allowed)."""
+    """Pick ``input`` where ``condition`` holds, else ``other`` (numbers allowed).
+
+    The result has torch's promoted dtype of ``input`` and ``other`` (``result_dtype``), so
+    ``where(c, float32, float64)`` is float64 and ``where(c, int64, 0.5)`` float32.
+    """
     cond = condition.array if isinstance(condition, Tensor) else condition
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
-    return Where(cond)(_t(input, like), _t(other, like))
+    dtype = result_dtype(input, other)
+    return Where(cond)(_as_dtype(_t(input, like), dtype), _as_dtype(_t(other, like), dtype))
 
 
 def maximum(a, b):

@@ -5,10 +5,12 @@ Each backward is the "adjoint" move: reshape back, permute back, sum over the
 broadcast axes, scatter into zeros. Adjoints are Functions too, so second
 derivatives flow through them.
 """
+import functools
+
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, result_dtype
 from ._args import shape_str as _shape_str
 
 
@@ -284,7 +286,9 @@ def cat(tensors, dim=0):
         raise RuntimeError("cat: expected a non-empty list of tensors")
     if len(tensors) == 1:
         return tensors[0]
-    return Cat(dim)(*tensors)
+    # torch's promotion over all of them (an empty array stands for each dtype met so far)
+    dtype = functools.reduce(lambda a, b: np.empty((0,), result_dtype(a, b)), tensors).dtype
+    return Cat(dim)(*(t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors))
 
 
 def stack(tensors, dim=0):
