@@ -410,10 +410,13 @@ class Function:
 
 
 def _share_versions(base, views):
-    """Give the outputs that are views of ``base``'s array ``base``'s version count, as torch does."""
-    xp = backend.get_array_module(base.array)
+    """Give the outputs that are views of ``base``'s array ``base``'s version count, as torch does.
+
+    A view's ``.base`` is the array that owns the memory (NumPy and CuPy collapse chains of
+    views), so this is an identity test, not a memory-overlap search."""
+    owner = base.array if base.array.base is None else base.array.base
     for v in views:
-        if xp.may_share_memory(base.array, v.array):
+        if v.array.base is owner:
             v._versions = base._versions
 
 
@@ -631,20 +634,24 @@ def _check_versions(f):
     """Raise, as torch does, if a tensor ``f``'s backward reads changed in place after the forward.
 
     An output counts from version 0 (it was made by ``f``); an input from the version it had
-    then. Only the inputs read for the gradients this pass computes are checked.
+    then, and only if it is read for a gradient this pass computes.
     """
-    reads = f.reads_inputs
-    if f._saved_versions is not None:
-        read = range(len(f.inputs)) if reads is True else sorted(
-            {j for i, need in enumerate(f.needs_input_grad) if need for j in reads[i]})
-        for i in read:
-            if f.inputs[i]._version != f._saved_versions[i]:
-                raise _modified_in_place(f.inputs[i], f._saved_versions[i])
+    saved = f._saved_versions
+    if saved is not None:
+        for i, (x, version) in enumerate(zip(f.inputs, saved)):
+            if x._versions[0] != version and _reads(f, i):
+                raise _modified_in_place(x, version)
     if f.keeps_outputs:
         for ref in f._outputs:
             y = ref()
-            if y is not None and y._version != 0:
+            if y is not None and y._versions[0] != 0:
                 raise _modified_in_place(y, 0)
+
+
+def _reads(f, i):
+    """Whether ``f``'s backward reads input ``i`` for the gradients this pass asks of it."""
+    reads = f.reads_inputs
+    return reads is True or any(need and i in read for need, read in zip(f.needs_input_grad, reads))
 
 
 def _modified_in_place(t, expected):
