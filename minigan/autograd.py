@@ -165,6 +165,11 @@ class Tensor:
     def is_leaf(self):
         return self.creator is None
 
+    @property
+    def grad_fn(self):
+        """torch's name for ``creator``."""
+        return self.creator
+
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
 

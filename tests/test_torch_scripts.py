@@ -283,3 +283,68 @@ def test_weights_init_through_data_sets_the_dcgan_papers_initialization():
                     assert abs(value.mean()) < 0.01 and 0.012 < value.std() < 0.028, (framework.__name__, key)
                 elif key.endswith("weight"):  # batch norm scale: N(1, 0.02)
                     assert abs(value - 1).max() < 0.1, (framework.__name__, key)
+
+
+# ---------------------------------------------------------------- everyday idioms, one by one
+
+
+def _data_is_the_same_memory_outside_the_graph(torch):
+    p = torch.nn.Parameter(torch.ones(2, 3))
+    d = p.data
+    d.mul_(3)
+    (p * p).sum().backward()  # p's change through .data is not one autograd sees
+    return [d.requires_grad, d.is_leaf, d.grad_fn is None, p.detach().numpy(), p.grad.numpy()]
+
+
+def _data_setter_replaces_the_values(torch):
+    p = torch.nn.Parameter(torch.zeros(3))
+    p.data = torch.arange(3.0)
+    return [p.requires_grad, p.detach().numpy()]
+
+
+def _contiguous_after_permute(torch):
+    x = torch.arange(6.0).reshape(2, 3)
+    y = x.permute(1, 0)
+    z = y.contiguous()
+    return [x.is_contiguous(), y.is_contiguous(), z.is_contiguous(), x.contiguous() is x,
+            z.view(-1).numpy(), z.size(0), z.size()[1]]
+
+
+def _new_tensors_take_dtype_and_device(torch):
+    x = torch.ones(2, dtype=torch.float64)
+    made = [x.new_zeros(3), x.new_ones((2, 2)), x.new_full((2,), 7.0), x.new_tensor([1.0, 2.0]),
+            torch.zeros_like(x), torch.full_like(x, 2.0)]
+    return [str(t.dtype).replace("torch.", "") for t in made] + [t.numpy() for t in made]
+
+
+def _zero_grad_set_to_none(torch):
+    layer = torch.nn.Linear(2, 1)
+    layer(torch.ones(1, 2)).sum().backward()
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    opt.zero_grad(set_to_none=False)
+    zeroed = [p.grad.numpy().copy() for p in layer.parameters()]
+    opt.zero_grad(set_to_none=True)
+    return zeroed + [all(p.grad is None for p in layer.parameters())]
+
+
+def _init_constant_through_data(torch):
+    layer = torch.nn.Linear(3, 2)
+    torch.nn.init.constant_(layer.weight.data, 0.5)
+    layer.bias.data.fill_(0)
+    layer.weight.data.add_(1).div_(3)
+    return [layer.weight.detach().numpy(), layer.bias.detach().numpy()]
+
+
+IDIOMS = [_data_is_the_same_memory_outside_the_graph, _data_setter_replaces_the_values, _contiguous_after_permute,
+          _new_tensors_take_dtype_and_device, _zero_grad_set_to_none, _init_constant_through_data]
+
+
+@pytest.mark.parametrize("idiom", IDIOMS, ids=lambda f: f.__name__.strip("_"))
+def test_an_everyday_idiom_gives_torchs_result(idiom):
+    expected, got = idiom(torch), idiom(mg)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        if isinstance(e, np.ndarray):
+            np.testing.assert_array_equal(g, e)
+        else:
+            assert g == e
