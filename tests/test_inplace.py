@@ -268,3 +268,22 @@ def test_in_place_refuses_a_result_its_dtype_cannot_hold_as_torch(op, own, opera
     cast = re.compile(r"result type \w+ can't be cast to the desired output type \w+")
     assert cast.search(str(got.value)).group() == cast.search(str(expected.value)).group()
     np.testing.assert_array_equal(x.numpy(), before)  # nothing was written
+
+
+def _step_on_a_layer_then_backward(T, device):
+    T.manual_seed(0)
+    layer = T.nn.Linear(3, 2).to(device)
+    x = T.ones(4, 3, device=device, requires_grad=True)
+    loss = layer(x).sum()  # d/dx reads the weight, through its transpose
+    for p in layer.parameters():
+        p.grad = T.ones_like(p)
+    T.optim.SGD(layer.parameters(), lr=0.1).step()
+    loss.backward()
+
+
+def test_cupy_views_share_their_base_version_count_too(fake_cuda):
+    """CuPy keeps a view's owner in ``.base`` as NumPy does: the step is seen on "cuda" as well."""
+    expected = _outcome(lambda T: _step_on_a_layer_then_backward(T, "cpu"), torch)
+    got = _outcome(lambda T: _step_on_a_layer_then_backward(T, "cuda"), mg)
+    assert expected is not None and got is not None
+    assert _facts(got) == _facts(expected)
