@@ -116,6 +116,18 @@ def change_through_a_reshaped_view(T):
     y.backward()
 
 
+def augmented_assignment_into_a_saved_operand(T):
+    x, w = _leaf_and_saved(T)
+    y = (x * w).sum()
+    x += 1  # in place, as in torch: x is outside the graph
+    y.backward()
+
+
+def augmented_assignment_on_a_leaf_that_requires_grad(T):
+    _, w = _leaf_and_saved(T)
+    w *= 2
+
+
 def in_place_on_a_leaf_that_requires_grad(T):
     _, w = _leaf_and_saved(T)
     w.add_(1)
@@ -172,6 +184,7 @@ CASES = [product_then_change_the_other_operand, sum_then_change_an_operand,
          exp_output_zeroed_through_detach, index_assignment_into_a_saved_operand,
          fill_and_copy_into_a_saved_operand, change_through_a_view_of_a_saved_operand,
          change_through_a_reshaped_view, in_place_on_a_leaf_that_requires_grad,
+         augmented_assignment_into_a_saved_operand, augmented_assignment_on_a_leaf_that_requires_grad,
          weight_clipping_through_data_between_forward_and_backward,
          sgd_step_between_forward_and_backward, adam_step_between_forward_and_backward,
          step_between_forward_and_backward_of_a_weight_only_graph, batch_norm_used_twice_in_one_graph]

@@ -335,7 +335,25 @@ def _init_constant_through_data(torch):
     return [layer.weight.detach().numpy(), layer.bias.detach().numpy()]
 
 
-IDIOMS = [_data_is_the_same_memory_outside_the_graph, _data_setter_replaces_the_values, _contiguous_after_permute,
+def _manual_sgd_and_summed_losses(torch):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]]))
+        layer.bias.zero_()
+    x = torch.tensor([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    loss = 0
+    for scale in (1.0, 2.0):
+        loss += (layer(x) * scale).pow(2).mean()  # a new node: the name is rebound
+    loss.backward()
+    weight = layer.weight
+    with torch.no_grad():
+        for p in layer.parameters():
+            p -= 0.1 * p.grad  # in place: the layer's own parameters move
+    return [loss.item(), layer.weight.detach().numpy(), weight is layer.weight, layer.bias.detach().numpy()]
+
+
+IDIOMS = [_manual_sgd_and_summed_losses, _data_is_the_same_memory_outside_the_graph, _data_setter_replaces_the_values, _contiguous_after_permute,
           _new_tensors_take_dtype_and_device, _zero_grad_set_to_none, _init_constant_through_data]
 
 

@@ -145,6 +145,22 @@ in_place = {
 in_place.update({"__setitem__": _setitem, "normal_": _draw("normal"), "uniform_": _draw("uniform")})
 
 
+def _augmented(name, op):
+    """``x += y`` as torch: in place (``x.add_(y)``), unless torch would record that in the graph;
+    then ``x = x + y``, a new node, and the name is rebound (other references keep the old value)."""
+    def method(self, other):
+        if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+            if self.requires_grad and self.is_leaf:
+                _refuse_recording(self, (other,), name)
+            return op(self, other)
+        return in_place[name](self, other)
+    return method
+
+
+in_place.update({f"__i{op}__": _augmented(f"{op}_" if op != "truediv" else "div_", operators[f"__{op}__"])
+                 for op in ("add", "sub", "mul", "truediv")})
+
+
 # ---------------------------------------------------------------- new tensors like this one
 
 
