@@ -128,6 +128,10 @@ def augmented_assignment_on_a_leaf_that_requires_grad(T):
     w *= 2
 
 
+def in_place_into_an_expanded_view(T):
+    T.ones(3).expand(2, 3).add_(1)
+
+
 def in_place_on_a_leaf_that_requires_grad(T):
     _, w = _leaf_and_saved(T)
     w.add_(1)
@@ -185,6 +189,7 @@ CASES = [product_then_change_the_other_operand, sum_then_change_an_operand,
          fill_and_copy_into_a_saved_operand, change_through_a_view_of_a_saved_operand,
          change_through_a_reshaped_view, in_place_on_a_leaf_that_requires_grad,
          augmented_assignment_into_a_saved_operand, augmented_assignment_on_a_leaf_that_requires_grad,
+         in_place_into_an_expanded_view,
          weight_clipping_through_data_between_forward_and_backward,
          sgd_step_between_forward_and_backward, adam_step_between_forward_and_backward,
          step_between_forward_and_backward_of_a_weight_only_graph, batch_norm_used_twice_in_one_graph]

@@ -97,7 +97,12 @@ def _write(x, values, op):
     if tuple(values.shape) != x.shape:
         raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the broadcast shape "
                            f"{list(values.shape)}")
-    x.array[...] = values
+    try:
+        x.array[...] = values
+    except ValueError:  # NumPy's read-only arrays: expand()'s broadcast views
+        raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to tensor refers to "
+                           "a single memory location. Please clone() the tensor before performing the "
+                           "operation.") from None
     x._version += 1
     return x
 
