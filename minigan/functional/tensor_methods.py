@@ -9,7 +9,7 @@ are not recorded in the graph: on a tensor or with an operand that requires grad
 import numpy as np
 
 from .. import backend, creation as C
-from ..autograd import Tensor, is_grad_enabled, no_grad
+from ..autograd import _KINDS, Tensor, is_grad_enabled, no_grad
 from . import activation as A, elementwise as E, linalg as L, reduce as R, shape as S
 
 
@@ -67,14 +67,14 @@ methods = {
 
 # ---------------------------------------------------------------- in place
 
-_KIND_ORDER = "bifc"  # bool < integer < floating < complex: a cast down this order is refused
 _TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
                 "int64": "Long", "float16": "Half", "float32": "Float", "float64": "Double",
                 "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
 def _kind_rank(dtype):
-    return _KIND_ORDER.index(np.dtype(dtype).kind.replace("u", "i"))
+    """bool < integer < floating < complex (torch's order of kinds): a cast down it is refused."""
+    return _KINDS.index(np.dtype(dtype).kind.replace("u", "i"))
 
 
 def _refuse_recording(x, operands, op):
@@ -124,18 +124,25 @@ def _setitem(self, index, value):
     self._version += 1
 
 
-def _draw(sample):
-    """An in-place fill with samples from the seeded generator of the tensor's device."""
-    def method(self, a=0.0, b=1.0, *, generator=None):
-        _refuse_recording(self, (), sample + "_")
-        gen = generator if generator is not None else backend.generator(self.device)
-        if self.device == "cpu":
-            values = getattr(gen, sample)(a, b, size=self.shape)
-        else:  # CuPy's RandomState draws in the target dtype directly
-            values = getattr(gen, sample)(a, b, size=self.shape, dtype=self.dtype)
-        return self.copy_(values)
-    method.__name__ = sample + "_"
-    return method
+def _fill_with_samples(x, sample, a, b, generator):
+    """Fill ``x`` in place with samples from the seeded generator of its device."""
+    _refuse_recording(x, (), sample + "_")
+    gen = generator if generator is not None else backend.generator(x.device)
+    if x.device == "cpu":
+        values = getattr(gen, sample)(a, b, size=x.shape)
+    else:  # CuPy's RandomState draws in the target dtype directly
+        values = getattr(gen, sample)(a, b, size=x.shape, dtype=x.dtype)
+    return x.copy_(values)
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill in place with samples of N(mean, std^2)."""
+    return _fill_with_samples(self, "normal", mean, std, generator)
+
+
+def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    """Fill in place with samples of U(from_, to)."""
+    return _fill_with_samples(self, "uniform", from_, to, generator)
 
 
 in_place = {
@@ -147,7 +154,7 @@ in_place = {
         "lerp": E.lerp, "relu": A.relu, "sigmoid": A.sigmoid, "tanh": A.tanh,
     }.items()
 }
-in_place.update({"__setitem__": _setitem, "normal_": _draw("normal"), "uniform_": _draw("uniform")})
+in_place.update({"__setitem__": _setitem, "normal_": normal_, "uniform_": uniform_})
 
 
 def _augmented(name, op):
