@@ -643,8 +643,8 @@ def _check_versions(f):
     """
     saved = f._saved_versions
     if saved is not None:
-        for i, (x, version) in enumerate(zip(f.inputs, saved)):
-            if x._versions[0] != version and _reads(f, i):
+        for x, version in zip(f.inputs, saved):
+            if x._versions[0] != version and _reads(f, x):
                 raise _modified_in_place(x, version)
     if f.keeps_outputs:
         for ref in f._outputs:
@@ -653,10 +653,13 @@ def _check_versions(f):
                 raise _modified_in_place(y, 0)
 
 
-def _reads(f, i):
-    """Whether ``f``'s backward reads input ``i`` for the gradients this pass asks of it."""
-    reads = f.reads_inputs
-    return reads is True or any(need and i in read for need, read in zip(f.needs_input_grad, reads))
+def _reads(f, x):
+    """Whether ``f``'s backward reads its input ``x`` (at any of its places) for the gradients
+    this pass asks of it."""
+    if f.reads_inputs is True:
+        return True
+    places = {i for i, y in enumerate(f.inputs) if y is x}
+    return any(need and places & set(read) for need, read in zip(f.needs_input_grad, f.reads_inputs))
 
 
 def _modified_in_place(t, expected):
