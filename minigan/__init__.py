@@ -10,9 +10,9 @@ which the examples and benchmarks call when they start.
 """
 import numpy as np
 
-from . import backend, functional, nn, optim
+from . import backend, cuda, functional, nn, optim
 from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import cuda_available, manual_seed
+from .backend import cuda_available, device, manual_seed
 from .gradcheck import gradcheck, gradgradcheck
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, normal, ones, ones_like, rand, rand_like, randint, randn,

@@ -96,7 +96,10 @@ class Tensor:
     """An n-dimensional array that remembers how it was made.
 
     ``array`` is the raw NumPy/CuPy array, ``grad`` a Tensor (or None) filled by backward,
-    ``creator`` the Function that produced it (None for leaves).
+    ``creator`` the Function that produced it (None for leaves). ``data`` is torch's: another
+    Tensor on the same array, outside the graph, whose in-place changes autograd does not see.
+    ``_version`` counts the in-place changes of the array, so that backward can refuse to use
+    a value that changed after an op saved it; ``detach()`` shares the count, ``data`` does not.
     """
 
     __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
@@ -121,12 +124,21 @@ class Tensor:
         self.grad = None
         self.creator = None
         self._out_index = 0
-        self._version = 0
+        self._versions = [0]  # a box, so that detach() can share the count
+
+    @property
+    def _version(self):
+        return self._versions[0]
+
+    @_version.setter
+    def _version(self, value):
+        self._versions[0] = value
 
     @property
     def data(self):
-        """The raw array (being moved to ``array``; ``data`` will become a Tensor, as torch's)."""
-        return self.array
+        """A Tensor on the same array, requires_grad=False, no creator, with its own version
+        count: changes through it (``p.data.clamp_(-c, c)``) are invisible to autograd, as in torch."""
+        return Tensor(self.array)
 
     @data.setter
     def data(self, value):
@@ -152,6 +164,11 @@ class Tensor:
     @property
     def is_leaf(self):
         return self.creator is None
+
+    @property
+    def grad_fn(self):
+        """torch's name for ``creator``."""
+        return self.creator
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
@@ -203,8 +220,10 @@ class Tensor:
         return id(self)
 
     def detach(self):
-        """A new leaf sharing this tensor's array, cut from the graph."""
-        return Tensor(self.array)
+        """A new leaf sharing this tensor's array and version count, cut from the graph."""
+        out = Tensor(self.array)
+        out._versions = self._versions
+        return out
 
     def detach_(self):
         self.creator = None
@@ -253,6 +272,13 @@ class Tensor:
 
     def clone(self):
         return Copy()(self)
+
+    def is_contiguous(self):
+        return bool(self.array.flags.c_contiguous)
+
+    def contiguous(self):
+        """This tensor if its array is C-ordered, else a differentiable C-ordered copy."""
+        return self if self.is_contiguous() else Copy()(self)
 
     def copy_(self, other):
         """In-place copy of values (no graph), as used by optimizers and load_state_dict."""
@@ -314,9 +340,19 @@ class Function:
     outputs ``self.output(i)``. ``self.needs_input_grad[i]`` says whether the
     backward pass wants input i's gradient, so backward can skip work (return
     None there).
+
+    Backward refuses to read a value that an in-place op changed after the forward (as
+    torch does), so each node says what its backward reads: its outputs (``keeps_outputs``)
+    and which inputs (``reads_inputs``: True for all, False for none, or for each input
+    the inputs its gradient reads, ``((1,), (0,))`` for a product). A view shares its
+    base's version count (``is_view``), so an optimizer's step on a weight is seen through
+    the weight's transpose that a matmul saved.
     """
 
     keeps_outputs = False  # set True when backward reads the outputs
+    reads_inputs = True
+    is_view = False  # True when outputs may be views of input 0 (reshape, permute, indexing)
+    _saved_versions = None
 
     def __call__(self, *inputs):
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
@@ -327,6 +363,8 @@ class Function:
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
         results = [Tensor(y) for y in outputs]
+        if self.is_view:
+            _share_versions(tensors[0], results)
 
         needs = tuple(t is not None and t.requires_grad for t in tensors)
         if _grad_enabled and any(needs):
@@ -335,6 +373,8 @@ class Function:
             self.generation = max(t.creator.generation + 1 if t.creator else 0
                                   for t in self.inputs)
             self._meta = [(y.shape, y.dtype) for y in outputs]
+            if self.reads_inputs:
+                self._saved_versions = [t._versions[0] for t in self.inputs]
             self._outputs = [weakref.ref(r) for r in results]
             if self.keeps_outputs:
                 self._output_arrays = outputs
@@ -372,6 +412,17 @@ class Function:
         for k in list(vars(self)):
             if k.startswith("saved_"):
                 setattr(self, k, None)
+
+
+def _share_versions(base, views):
+    """Give the outputs that are views of ``base``'s array ``base``'s version count, as torch does.
+
+    A view's ``.base`` is the array that owns the memory (NumPy and CuPy collapse chains of
+    views), so this is an identity test, not a memory-overlap search."""
+    owner = base.array if base.array.base is None else base.array.base
+    for v in views:
+        if v.array.base is owner:
+            v._versions = base._versions
 
 
 def _constant(x, like):
@@ -438,6 +489,8 @@ def result_dtype(a, b):
 
 
 class Copy(Function):
+    reads_inputs = False
+
     def forward(self, x):
         return x.copy()
 
@@ -446,6 +499,8 @@ class Copy(Function):
 
 
 class Cast(Function):
+    reads_inputs = False
+
     def __init__(self, dtype):
         self.dtype = dtype
 
@@ -458,6 +513,8 @@ class Cast(Function):
 
 
 class ToDevice(Function):
+    reads_inputs = False
+
     def __init__(self, device):
         self.device = device
 
@@ -488,6 +545,8 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
     with set_grad_enabled(create_graph):
         for f in reversed(_prune(functions, wanted)):  # consumers before producers
             gys = [_output_grad(f, i, grads, wanted) for i in range(len(f._meta))]
+            if f._saved_versions is not None or f.keeps_outputs:
+                _check_versions(f)
             gxs = _checked(f, f.backward(*gys))
             for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
                 if need and gx is not None:
@@ -576,6 +635,43 @@ def _output_grad(f, i, grads, wanted):
     return g
 
 
+def _check_versions(f):
+    """Raise, as torch does, if a tensor ``f``'s backward reads changed in place after the forward.
+
+    An output counts from version 0 (it was made by ``f``); an input from the version it had
+    then, and only if it is read for a gradient this pass computes.
+    """
+    saved = f._saved_versions
+    if saved is not None:
+        for x, version in zip(f.inputs, saved):
+            if x._versions[0] != version and _reads(f, x):
+                raise _modified_in_place(x, version)
+    if f.keeps_outputs:
+        for ref in f._outputs:
+            y = ref()
+            if y is not None and y._versions[0] != 0:
+                raise _modified_in_place(y, 0)
+
+
+def _reads(f, x):
+    """Whether ``f``'s backward reads its input ``x`` (at any of its places) for the gradients
+    this pass asks of it."""
+    if f.reads_inputs is True:
+        return True
+    places = {i for i, y in enumerate(f.inputs) if y is x}
+    return any(need and places & set(read) for need, read in zip(f.needs_input_grad, f.reads_inputs))
+
+
+def _modified_in_place(t, expected):
+    made = (f", which is output {t._out_index} of {type(t.creator).__name__}," if t.creator is not None
+            else "")
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{t.dtype} {list(t.shape)}]{made} is at version {t._version}; expected version "
+        f"{expected} instead. Hint: an in-place op (an optimizer's step, add_, x[i] = v, ...) changed it "
+        "after the forward saved it; run it after this backward, or give the forward a .clone().")
+
+
 def _add(grads, key, g):
     grads[key] = g if key not in grads else grads[key] + g
 
@@ -603,11 +699,13 @@ def _owned(g, create_graph):
     return Tensor(xp.array(g.array, copy=True))
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=False):
     """Gradients of ``outputs`` with respect to ``inputs``, like ``torch.autograd.grad``.
 
     Returns a tuple with one Tensor per input; nothing is accumulated into
     ``.grad``. With ``create_graph=True`` the results are differentiable.
+    ``only_inputs`` is accepted and has no effect (as in torch, where it is deprecated).
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -28,6 +28,7 @@ import copy as _copy
 import sys
 import time
 import types
+import weakref
 
 import numpy as np
 
@@ -148,18 +149,25 @@ def get_elapsed_time(start, end):
     return (end.time - start.time) * 1e3
 
 
+# the first stand-in made to hold each NumPy array, so that a view's ``base`` is the very object
+# that holds the memory's owner, as CuPy's is (minigan's views share version counts by it)
+_HOLDERS = weakref.WeakValueDictionary()
+
+
 class ndarray:
     """A NumPy array standing in for device memory (see the module's docstring)."""
-    __slots__ = ("_array",)
+    __slots__ = ("_array", "__weakref__")
     __array_priority__ = 100
 
     def __init__(self, shape, dtype=float):
         self._array = np.empty(shape, dtype)
+        _HOLDERS.setdefault(id(self._array), self)
 
     @classmethod
     def _holding(cls, array):
         new = cls.__new__(cls)
         new._array = array
+        _HOLDERS.setdefault(id(array), new)
         return new
 
     # what CuPy refuses
@@ -223,7 +231,13 @@ class ndarray:
     mT = property(lambda self: ndarray._holding(self._array.mT))
     real = property(lambda self: ndarray._holding(self._array.real))
     imag = property(lambda self: ndarray._holding(self._array.imag))
-    base = property(lambda self: None if self._array.base is None else ndarray._holding(self._array.base))
+    @property
+    def base(self):
+        owner = self._array.base
+        if owner is None:
+            return None
+        holder = _HOLDERS.get(id(owner))
+        return holder if holder is not None else ndarray._holding(owner)
 
     # Indexing copies NumPy index arrays and assigned NumPy values to the device, as CuPy does
     # (``_prepare_slice_list`` and ``_scatter_op`` call ``cupy.array`` on them).

@@ -287,10 +287,10 @@ def test_leaf_grad_is_a_private_writable_array():
     (x + w).sum().backward()
     x.grad.zero_()
     np.testing.assert_array_equal(w.grad.numpy(), np.ones((3, 4)))
-    assert not np.shares_memory(x.grad.data, w.grad.data)
+    assert not np.shares_memory(x.grad.array, w.grad.array)
     y = mg.randn(5, requires_grad=True)
     y.backward(mg.ones(5))
-    y.grad.data[...] = 7.0  # writable
+    y.grad.array[...] = 7.0  # writable
     assert not y.grad.requires_grad
 
 

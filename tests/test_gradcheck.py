@@ -35,7 +35,7 @@ class CubeWithConstantBackward(mg.Function):
         return x ** 3
 
     def backward(self, gy):
-        return gy * mg.Tensor(3.0 * self.inputs[0].data ** 2)
+        return gy * mg.Tensor(3.0 * self.inputs[0].array ** 2)
 
 
 CORRECT = [
@@ -87,7 +87,7 @@ class TripleDetachingTheGradient(mg.Function):
         return 3.0 * x
 
     def backward(self, gy):
-        return mg.Tensor(3.0 * gy.data)
+        return mg.Tensor(3.0 * gy.array)
 
 
 def test_gradgradcheck_fails_on_a_backward_cut_from_its_incoming_gradient():

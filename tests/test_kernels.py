@@ -92,7 +92,7 @@ def kernels(on):
 
 
 def _host(t):
-    return None if t is None else mg.backend.to_device(t.data, "cpu")
+    return None if t is None else mg.backend.to_device(t.array, "cpu")
 
 
 def _derivatives(op, arrays, device, seed, second):
@@ -445,8 +445,8 @@ def test_kernels_run_on_cupys_current_stream():
     stream = cupy.cuda.Stream(non_blocking=True)
     with kernels(True), stream:
         y = F.conv2d(mg.tensor(x, device="cuda"), mg.tensor(w, device="cuda"), padding=1)
-        out = cupy.empty_like(y.data)
-        out[...] = y.data  # ordered after the kernel only if it ran on this stream
+        out = cupy.empty_like(y.array)
+        out[...] = y.array  # ordered after the kernel only if it ran on this stream
     stream.synchronize()
     np.testing.assert_allclose(cupy.asnumpy(out), want, rtol=2e-2, atol=2e-2 * np.abs(want).max())
 
@@ -497,7 +497,7 @@ def test_adam_dispatches_to_the_kernel_for_float32_only(monkeypatch):
     monkeypatch.setattr(fused, "adam_update", lambda *a, **k: calls.append(("one", a[0].dtype)))
     params = [mg.tensor(np.ones(n, dtype), device=DEVICE, requires_grad=True)
               for n, dtype in ((4, np.float32), (4, np.float64), (5, np.float32), (4, np.float32))]
-    params[2].data = params[2].data[1:]  # a view 4 bytes past an aligned start
+    params[2].array = params[2].array[1:]  # a view 4 bytes past an aligned start
     for p in params:
         p.grad = mg.tensor(np.ones(p.shape, p.dtype), device=DEVICE)
     with kernels(True):

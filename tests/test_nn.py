@@ -68,7 +68,7 @@ def test_state_dict_keys_equal_torch_for_the_same_tree():
 def test_state_dict_values_are_detached_and_share_memory():
     m = nn.Linear(3, 2)
     sd = m.state_dict()
-    assert not sd["weight"].requires_grad and sd["weight"].data is m.weight.data
+    assert not sd["weight"].requires_grad and sd["weight"].array is m.weight.array
     assert isinstance(sd, OrderedDict)
 
 
@@ -232,9 +232,9 @@ def test_forward_hooks_run_and_can_be_removed():
 def test_parameter_shares_a_tensors_array_and_takes_an_array():
     t = mg.randn(3)
     p = nn.Parameter(t)
-    assert p.data is t.data and p.requires_grad and p.is_leaf
+    assert p.array is t.array and p.requires_grad and p.is_leaf
     a = np.zeros(2, np.float32)
-    assert nn.Parameter(a).data is a
+    assert nn.Parameter(a).array is a
     assert not nn.Parameter(a, requires_grad=False).requires_grad
     assert repr(p).startswith("Parameter containing:")
 
@@ -501,10 +501,10 @@ def test_kaiming_uniform_bound_is_torchs_formula():
 
 def test_constant_zeros_ones_fill_in_place_without_a_graph():
     p = nn.Parameter(mg.randn(3, 2))
-    data = p.data
+    data = p.array
     for fn, value in ((nn.init.zeros_, 0.0), (nn.init.ones_, 1.0), (lambda t: nn.init.constant_(t, 2.5), 2.5)):
         assert fn(p) is p
-        assert p.data is data and p.is_leaf and np.all(p.numpy() == value)
+        assert p.array is data and p.is_leaf and np.all(p.numpy() == value)
 
 
 def test_kaiming_on_an_empty_tensor_warns_and_does_nothing():

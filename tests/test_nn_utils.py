@@ -334,7 +334,7 @@ def test_clip_grad_norm_of_a_critics_float32_gradients_matches_torch(max_norm, n
 def test_clip_grad_norm_of_non_finite_gradients_behaves_as_torch():
     for error in (True, False):
         ours, theirs = _critic_twins_with_grads()
-        ours[0].weight.grad.data[0, 0, 0, 0] = np.inf
+        ours[0].weight.grad.array[0, 0, 0, 0] = np.inf
         theirs[0].weight.grad[0, 0, 0, 0] = torch.inf
         if error:
             with pytest.raises(RuntimeError, match="non-finite"):

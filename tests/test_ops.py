@@ -540,7 +540,7 @@ class _CubeWithConstantBackward(mg.Function):
         return x ** 3
 
     def backward(self, gy):
-        return gy * mg.Tensor(3.0 * self.inputs[0].data ** 2)
+        return gy * mg.Tensor(3.0 * self.inputs[0].array ** 2)
 
 
 def test_check_op_itself_catches_a_wrong_second_derivative():
@@ -619,10 +619,10 @@ def test_binary_cross_entropy_at_0_and_1_matches_torch(dtype, reduction):
                                         reduction=reduction)
         tga, tgt = torch.autograd.grad(tloss, [ta, tt], torch.ones_like(tloss))
         assert loss.dtype == dtype and ga.dtype == dtype
-        np.testing.assert_allclose(loss.data, tloss.detach().numpy(), rtol=1e-6)
-        np.testing.assert_allclose(ga.data, tga.numpy(), rtol=1e-6)
-        np.testing.assert_allclose(gt.data, tgt.numpy(), rtol=1e-6)
-        assert np.isfinite(ga.data).all()
+        np.testing.assert_allclose(loss.array, tloss.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ga.array, tga.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(gt.array, tgt.numpy(), rtol=1e-6)
+        assert np.isfinite(ga.array).all()
 
 
 def test_bce_of_a_saturated_sigmoid_leaves_adam_finite():
@@ -630,15 +630,15 @@ def test_bce_of_a_saturated_sigmoid_leaves_adam_finite():
     mg.manual_seed(0)
     net = mg.nn.Linear(3, 1)
     with mg.no_grad():
-        net.weight.data[...] = 20.0
+        net.weight.array[...] = 20.0
     opt = mg.optim.Adam(net.parameters(), lr=1e-3)
     p = mg.sigmoid(net(mg.ones((4, 3))))
-    assert (p.data == 1).all()
+    assert (p.array == 1).all()
     loss = mg.nn.BCELoss()(p, mg.zeros((4, 1)))
     assert np.isfinite(loss.item())
     loss.backward()
     opt.step()
-    assert all(np.isfinite(q.data).all() for q in net.parameters())
+    assert all(np.isfinite(q.array).all() for q in net.parameters())
 
 
 PROMOTION_DTYPES = ["bool", "uint8", "int8", "int32", "int64", "float16", "float32", "float64"]
@@ -659,7 +659,7 @@ def test_binary_ops_follow_torchs_type_promotion(op, shapes):
             continue
         got = f(mg.tensor(a), mg.tensor(b))
         assert str(got.dtype) == str(expected.dtype).replace("torch.", ""), (op, x, shapes[0], y, shapes[1])
-        np.testing.assert_allclose(got.data.astype(np.float64), expected.double().numpy(), rtol=1e-3)
+        np.testing.assert_allclose(got.array.astype(np.float64), expected.double().numpy(), rtol=1e-3)
         checked += 1
     assert checked >= 40
 
@@ -676,7 +676,7 @@ def test_a_python_number_does_not_upcast_a_tensor(dtype, number):
             continue
         got = f(mg.tensor(a), number)
         assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
-        np.testing.assert_allclose(got.data.astype(np.float64), expected.double().numpy(), rtol=1e-3)
+        np.testing.assert_allclose(got.array.astype(np.float64), expected.double().numpy(), rtol=1e-3)
 
 
 def test_mixed_float_dtypes_give_each_operand_its_own_gradient_dtype():
@@ -690,7 +690,58 @@ def test_mixed_float_dtypes_give_each_operand_its_own_gradient_dtype():
     ga, gb = mg.grad(y, [a, b])
     tga, tgb = torch.autograd.grad(ty, [ta, tb])
     assert ga.dtype == np.float32 and gb.dtype == np.float64
-    np.testing.assert_allclose(ga.data, tga.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(gb.data, tgb.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ga.array, tga.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(gb.array, tgb.numpy(), rtol=1e-6)
     # an integer tensor times a float32 one is float32, as in torch (NumPy alone gives float64)
     assert (mg.tensor([1, 2]) * mg.tensor([0.5, 0.5])).dtype == np.float32
+
+
+PROMOTING_OPS = {
+    "where": lambda m, a, b: m.where(m.tensor([True, False, True]), a, b),
+    "maximum": lambda m, a, b: m.maximum(a, b),
+    "minimum": lambda m, a, b: m.minimum(a, b),
+    "cat": lambda m, a, b: m.cat([a, b]),
+}
+
+
+@pytest.mark.parametrize("op", PROMOTING_OPS)
+def test_where_maximum_minimum_and_cat_follow_torchs_type_promotion(op):
+    """Every pair of dtypes torch accepts: torch's result dtype and values."""
+    f, checked = PROMOTING_OPS[op], 0
+    for x, y in itertools.product(PROMOTION_DTYPES, PROMOTION_DTYPES):
+        a, b = np.array([1, 0, 3]).astype(x), np.array([2, 2, 0]).astype(y)
+        try:
+            expected = f(torch, torch.tensor(a), torch.tensor(b))
+        except RuntimeError:
+            continue
+        got = f(mg, mg.tensor(a), mg.tensor(b))
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", ""), (op, x, y)
+        np.testing.assert_array_equal(got.array.astype(np.float64), expected.double().numpy())
+        checked += 1
+    assert checked >= 40
+
+
+@pytest.mark.parametrize("op", PROMOTING_OPS)
+def test_promoting_ops_give_each_operand_its_own_gradient_dtype(op):
+    a32, b64 = np.array([1.5, -2.0, 3.0], dtype=np.float32), np.array([0.25, 3.0, -1.0])
+    a, b = mg.tensor(a32, requires_grad=True), mg.tensor(b64, requires_grad=True)
+    ta, tb = torch.tensor(a32, requires_grad=True), torch.tensor(b64, requires_grad=True)
+    weights = np.arange(1.0, 7.0)[:3 if op != "cat" else 6]
+    ga, gb = mg.grad((PROMOTING_OPS[op](mg, a, b) * mg.tensor(weights)).sum(), [a, b])
+    tga, tgb = torch.autograd.grad((PROMOTING_OPS[op](torch, ta, tb) * torch.tensor(weights)).sum(), [ta, tb])
+    assert (ga.dtype, gb.dtype) == (np.float32, np.float64)
+    np.testing.assert_array_equal(ga.array, tga.numpy())
+    np.testing.assert_array_equal(gb.array, tgb.numpy())
+
+
+@pytest.mark.parametrize("number", [0.5, 2, True])
+@pytest.mark.parametrize("dtype", ["int64", "float32", "float64", "bool"])
+def test_where_with_a_number_takes_torchs_dtype(dtype, number):
+    a = np.array([1, 0, 1]).astype(dtype)
+    for args in ((a, number), (number, a)):
+        expected = torch.where(torch.tensor([True, False, False]), *(torch.tensor(v) if isinstance(v, np.ndarray)
+                                                                     else v for v in args))
+        got = mg.where(mg.tensor([True, False, False]), *(mg.tensor(v) if isinstance(v, np.ndarray) else v
+                                                          for v in args))
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", ""), (dtype, number)
+        np.testing.assert_array_equal(got.array.astype(np.float64), expected.double().numpy())

@@ -16,10 +16,10 @@ progress_module = importlib.import_module("minigan.utils.progress")  # the name 
 
 
 class FakeTensor:
-    """What the utils accept as a Tensor: anything with a ``.data`` array."""
+    """What the utils accept as a Tensor: anything with a ``.array`` array."""
 
     def __init__(self, data):
-        self.data = data
+        self.array = data
 
 
 # ---------------------------------------------------------------- to_numpy
@@ -64,10 +64,10 @@ def test_to_numpy_is_the_one_converter_of_minigan_utils_testing_and_state_dicts(
 
     assert to_numpy is backend.to_numpy and testing.to_numpy is backend.to_numpy
     x = mg.tensor([[1.0, 2.0]])
-    assert to_numpy(x) is x.data and to_array(x) is x.data
+    assert to_numpy(x) is x.array and to_array(x) is x.array
     np.testing.assert_array_equal(to_numpy(torch.tensor([3.0, 4.0])), [3.0, 4.0])
     np.testing.assert_array_equal(to_array(torch.tensor([3.0, 4.0])), [3.0, 4.0])
-    assert to_array(x.data) is x.data  # arrays stay on their device
+    assert to_array(x.array) is x.array  # arrays stay on their device
 
 
 # ---------------------------------------------------------------- make_grid
@@ -203,7 +203,7 @@ def _training_state():
 def _assert_same(loaded, expected, where="state"):
     """Equal values and equal types all the way down (a tuple is not a list, 1 is not '1')."""
     if isinstance(expected, FakeTensor):
-        expected = expected.data
+        expected = expected.array
     if isinstance(expected, np.ndarray):
         assert isinstance(loaded, np.ndarray), where
         assert (loaded.dtype, loaded.shape) == (expected.dtype, expected.shape), where
@@ -477,7 +477,7 @@ def test_a_checkpoint_with_non_finite_parameters_or_optimizer_state_is_not_writt
     _train(run, model, opt, 2)
     before = (tmp_path / "checkpoint.safetensors").read_bytes()
     if where == "parameter":
-        model.weight.data[...] = np.nan
+        model.weight.array[...] = np.nan
         match = r"modules.model.weight"
     else:
         state = next(iter(opt.state.values()))

@@ -190,7 +190,7 @@ def test_interpolates_reject_mismatched_batches_and_eps():
 def test_clip_weights_clamps_every_critic_parameter():
     _, D, _, _ = _twins(hidden=64)
     for p in D.parameters():
-        p.data[...] *= 50  # push many weights outside [-c, c]
+        p.array[...] *= 50  # push many weights outside [-c, c]
     before = [p.numpy().copy() for p in D.parameters()]
     wgan.clip_weights(D, 0.01)
     for b, p in zip(before, D.parameters()):

@@ -8,7 +8,7 @@
 
 Their public names are all reachable here, as ``minigan.backend.<name>``.
 """
-from .devices import cuda_available, device_of, get_array_module, normalize_device, to_device, to_numpy, xp_for
+from .devices import cuda_available, device, device_of, get_array_module, normalize_device, to_device, to_numpy, xp_for
 from .kernel_switch import kernels_enabled
 from .rng import DeviceGenerator, generator, get_rng_state, manual_seed, set_rng_state
 from .threads import batch_sum, cpu_threads, over_batch

@@ -33,6 +33,11 @@ def normalize_device(device):
     return name
 
 
+def device(type):
+    """What ``torch.device`` is for a script: a device name ('cpu', 'cuda', 'cuda:0'), checked."""
+    return normalize_device(type)
+
+
 def xp_for(device):
     """The array module of a device."""
     return cp if normalize_device(device) == "cuda" else np
@@ -78,7 +83,7 @@ def to_numpy(x):
     """A NumPy array from a NumPy/CuPy array, a minigan Tensor, a torch tensor or anything array-like.
 
     Duck-typed, so the bottom layer imports neither the engine nor torch: a Tensor
-    is an object with a ``.array`` array, a torch tensor one whose ``.array`` is
+    is an object with a ``.array`` array, a torch tensor one whose ``.data`` is
     another torch tensor and that has ``detach``.
     """
     if isinstance(x, np.ndarray):
@@ -87,9 +92,9 @@ def to_numpy(x):
         return np.asarray(x)
     if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):  # CuPy: copy to the host
         return x.get()
-    data = getattr(x, "data", None)
-    if data is not None and not isinstance(data, type(x)):
-        return to_numpy(data)
-    if data is not None and hasattr(x, "detach"):  # torch; force: its lazy ZeroTensor gradients too
-        return x.detach().cpu().numpy(force=True)
+    array = getattr(x, "array", None)
+    if array is not None:  # a minigan Tensor
+        return to_numpy(array)
+    if getattr(x, "data", None) is not None and hasattr(x, "detach"):
+        return x.detach().cpu().numpy(force=True)  # torch; force: its lazy ZeroTensor gradients too
     return np.asarray(x)

@@ -138,6 +138,8 @@ class HardtanhGrad(Function):
 
 
 class Tanh(Function):
+    reads_inputs = False
+
     keeps_outputs = True
 
     def forward(self, x):
@@ -149,6 +151,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    reads_inputs = False
+
     keeps_outputs = True
 
     def forward(self, x):

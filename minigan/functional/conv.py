@@ -326,6 +326,8 @@ class Conv2dFunction(KernelForward):
     convolution whose output_padding left rows that no tap reaches.
     """
 
+    reads_inputs = ((1,), (0,), ())  # x, W, b: d/dx reads W, d/dW reads x
+
     kernel_op = "conv2d"  # where the kernels run, they run this forward (minigan/dispatch.py)
     keep_cols, saved_cols = False, None
 
@@ -360,6 +362,8 @@ class Conv2dGradInput(KernelForward):
     """gx = dgrad(W, gy) (+ b): the input gradient of a convolution whose input had
     shape ``x_shape``; with a bias, this is ``conv_transpose2d``'s forward."""
 
+    reads_inputs = ((1,), (0,), ())
+
     kernel_op = "conv2d_input_grad"
 
     def __init__(self, geo, x_shape):
@@ -389,6 +393,8 @@ class Conv2dGradInput(KernelForward):
 class Conv2dGradWeight(KernelForward):
     """gW = wgrad(x, gy): the weight gradient of a convolution with weight shape
     ``w_shape``. ``cols``: the forward's im2col of x where it kept it, saving a copy."""
+
+    reads_inputs = ((1,), (0,))
 
     kernel_op = "conv2d_weight_grad"
 

@@ -49,6 +49,8 @@ class Binary(Function):
 
 
 class Add(Binary):
+    reads_inputs = False
+
     def compute(self, a, b):
         return a + b
 
@@ -58,6 +60,8 @@ class Add(Binary):
 
 
 class Sub(Binary):
+    reads_inputs = False
+
     def compute(self, a, b):
         return a - b
 
@@ -67,6 +71,8 @@ class Sub(Binary):
 
 
 class Mul(Binary):
+    reads_inputs = ((1,), (0,))  # d/da reads b, d/db reads a
+
     def compute(self, a, b):
         return a * b
 
@@ -78,6 +84,8 @@ class Mul(Binary):
 
 
 class Div(Binary):
+    reads_inputs = ((1,), (0, 1))
+
     def compute(self, a, b):
         if _kind(a.dtype) != "f" and _kind(b.dtype) != "f":
             a, b = a.astype(np.float32), b.astype(np.float32)  # true division of integers, as torch does
@@ -126,6 +134,8 @@ class PowScalar(Function):
 
 
 class Neg(Function):
+    reads_inputs = False
+
     def forward(self, x):
         return -x
 
@@ -134,6 +144,8 @@ class Neg(Function):
 
 
 class Exp(Function):
+    reads_inputs = False
+
     keeps_outputs = True
 
     def forward(self, x):
@@ -160,6 +172,8 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    reads_inputs = False
+
     keeps_outputs = True
 
     def forward(self, x):
@@ -195,6 +209,8 @@ class Abs(Function):
 
 class Sign(Function):
     """-1, 0 or 1; differentiable with derivative zero (so |x|'' is zeros, as in torch)."""
+
+    reads_inputs = False
 
     def forward(self, x):
         return backend.get_array_module(x).sign(x)
@@ -340,10 +356,15 @@ clip = clamp
 
 
 def where(condition, input, other):
-    """Pick ``input`` where ``condition`` holds, else ``other`` (numbers allowed)."""
+    """Pick ``input`` where ``condition`` holds, else ``other`` (numbers allowed).
+
+    The result has torch's promoted dtype of ``input`` and ``other`` (``result_dtype``), so
+    ``where(c, float32, float64)`` is float64 and ``where(c, int64, 0.5)`` float32.
+    """
     cond = condition.array if isinstance(condition, Tensor) else condition
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
-    return Where(cond)(_t(input, like), _t(other, like))
+    dtype = result_dtype(input, other)
+    return Where(cond)(_as_dtype(_t(input, like), dtype), _as_dtype(_t(other, like), dtype))
 
 
 def maximum(a, b):

@@ -7,6 +7,8 @@ from .shape import reshape, sum_to, transpose
 class MatMul(Function):
     """a @ b for tensors with >= 2 dims; leading (batch) dims broadcast."""
 
+    reads_inputs = ((1,), (0,))
+
     def forward(self, a, b):
         if a.shape[-1] != b.shape[-2]:
             raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "

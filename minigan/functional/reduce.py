@@ -31,6 +31,8 @@ def _kept_shape(shape, axes):
 
 
 class Sum(Function):
+    reads_inputs = False
+
     def __init__(self, axes, keepdim):
         self.axes, self.keepdim = axes, keepdim
 

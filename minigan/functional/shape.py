@@ -5,10 +5,12 @@ Each backward is the "adjoint" move: reshape back, permute back, sum over the
 broadcast axes, scatter into zeros. Adjoints are Functions too, so second
 derivatives flow through them.
 """
+import functools
+
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, result_dtype
 from ._args import shape_str as _shape_str
 
 
@@ -29,6 +31,9 @@ def _dim(dim, shape, op, extra=0):
 
 
 class Reshape(Function):
+    reads_inputs = False
+    is_view = True
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -81,6 +86,9 @@ def unsqueeze(x, dim):
 
 
 class Permute(Function):
+    reads_inputs = False
+    is_view = True
+
     def __init__(self, dims):
         self.dims = tuple(dims)
 
@@ -121,6 +129,9 @@ def t(x):
 
 
 class BroadcastTo(Function):
+    reads_inputs = False
+    is_view = True
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -139,6 +150,8 @@ class BroadcastTo(Function):
 
 class SumTo(Function):
     """Sum over the axes that broadcasting added or stretched."""
+
+    reads_inputs = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -194,6 +207,9 @@ def _unwrap_index(index):
 
 
 class GetItem(Function):
+    reads_inputs = False
+    is_view = True
+
     def __init__(self, index):
         self.index = index
 
@@ -210,6 +226,8 @@ class GetItem(Function):
 
 class GetItemGrad(Function):
     """Scatter-add ``gy`` into zeros of the input's shape (repeated indices add up)."""
+
+    reads_inputs = False
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -236,6 +254,8 @@ def getitem(x, index):
 
 
 class Cat(Function):
+    reads_inputs = False
+
     def __init__(self, dim):
         self.dim = dim
 
@@ -266,7 +286,9 @@ def cat(tensors, dim=0):
         raise RuntimeError("cat: expected a non-empty list of tensors")
     if len(tensors) == 1:
         return tensors[0]
-    return Cat(dim)(*tensors)
+    # torch's promotion over all of them (an empty array stands for each dtype met so far)
+    dtype = functools.reduce(lambda a, b: np.empty((0,), result_dtype(a, b)), tensors).dtype
+    return Cat(dim)(*(t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors))
 
 
 def stack(tensors, dim=0):
@@ -281,6 +303,9 @@ def stack(tensors, dim=0):
 
 
 class Split(Function):
+    reads_inputs = False
+    is_view = True
+
     def __init__(self, sizes, dim):
         self.sizes, self.dim = list(sizes), dim
 
@@ -317,6 +342,8 @@ def chunk(x, chunks, dim=0):
 
 
 class Flip(Function):
+    reads_inputs = False
+
     def __init__(self, dims):
         self.dims = tuple(dims)
 

@@ -149,7 +149,7 @@ def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, eps=None):
 def clip_weights(critic, c=CLIP):
     """Clamp every critic parameter to [-c, c] in place (WGAN's Lipschitz constraint)."""
     for p in critic.parameters():
-        p.array[...] = p.array.clip(-c, c)
+        p.data.clamp_(-c, c)  # through .data, as the paper's code: not a change autograd should see
 
 
 # ---------------------------------------------------------------- one step of Algorithm 1

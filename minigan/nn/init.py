@@ -18,7 +18,6 @@ from torch's: the generators differ, the distributions are the same).
 import math
 import warnings
 
-from .. import backend
 from ..autograd import no_grad
 
 _LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -68,35 +67,16 @@ def _calculate_correct_fan(tensor, mode):
 # ---------------------------------------------------------------- filling in place
 
 
-def _overwrite(tensor, values):
-    """Write ``values`` into ``tensor``'s own array (no graph; keeps its dtype)."""
-    with no_grad():
-        tensor.copy_(values)
-    return tensor
-
-
-def _generator(tensor, generator):
-    return generator if generator is not None else backend.generator(tensor.device)
-
-
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with samples of U(a, b)."""
-    gen = _generator(tensor, generator)
-    if tensor.device == "cpu":
-        values = gen.uniform(a, b, size=tensor.shape)
-    else:  # CuPy's RandomState draws in the target dtype directly
-        values = gen.uniform(a, b, size=tensor.shape, dtype=tensor.dtype)
-    return _overwrite(tensor, values)
+    with no_grad():
+        return tensor.uniform_(a, b, generator=generator)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with samples of N(mean, std^2)."""
-    gen = _generator(tensor, generator)
-    if tensor.device == "cpu":
-        values = gen.normal(mean, std, size=tensor.shape)
-    else:
-        values = gen.normal(mean, std, size=tensor.shape, dtype=tensor.dtype)
-    return _overwrite(tensor, values)
+    with no_grad():
+        return tensor.normal_(mean, std, generator=generator)
 
 
 def constant_(tensor, val):

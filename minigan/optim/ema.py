@@ -43,9 +43,10 @@ class EMA:
             # avg + (1 - decay) (param - avg), in place: the same as decay avg + (1 - decay) param
             avg.array *= self.decay
             avg.array += (1.0 - self.decay) * params[name].array
+            avg._version += 1
         for name, buf in model.named_buffers():
             if name in self.shadow_buffers:
-                self.shadow_buffers[name].array[...] = buf.array
+                self.shadow_buffers[name].copy_(buf.array)
         self.num_updates += 1
 
     def copy_to(self, model=None):

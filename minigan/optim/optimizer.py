@@ -124,7 +124,7 @@ class Optimizer:
                                            f"for a parameter of shape {p.shape} on {p.device}")
                 self._update_group(params, group)
                 for p in params:
-                    p._version += 1
+                    p._versions[0] += 1  # the in-place update, as torch counts it
         return loss
 
     def _update_group(self, params, group):

@@ -112,7 +112,7 @@ def _encode(node, path, arrays):
     if isinstance(node, (list, tuple)):
         items = [_encode(value, path + (i,), arrays) for i, value in enumerate(node)]
         return {"tuple" if isinstance(node, tuple) else "list": items}
-    if hasattr(node, "shape") or hasattr(node, "data"):  # ndarray, CuPy array, Tensor
+    if hasattr(node, "shape") or hasattr(node, "array") or hasattr(node, "data"):  # ndarray, CuPy array, Tensor
         name = _dotted(path) or "state"
         if name in arrays:
             raise ValueError(f"save_checkpoint: two arrays would be stored as {name!r}; "

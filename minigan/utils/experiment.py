@@ -283,7 +283,7 @@ def _non_finite(node, path=()):
         return [name for k, v in node.items() for name in _non_finite(v, path + (str(k),))]
     if isinstance(node, (list, tuple)):
         return [name for i, v in enumerate(node) for name in _non_finite(v, path + (str(i),))]
-    if hasattr(node, "shape") or hasattr(node, "data"):
+    if hasattr(node, "shape") or hasattr(node, "array") or hasattr(node, "data"):
         array = to_numpy(node)
         if array.dtype.kind in "fc" and not np.isfinite(array).all():
             return [".".join(path)]

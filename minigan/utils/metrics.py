@@ -28,6 +28,6 @@ def _plain(value):
         return value
     if isinstance(value, (int, float)):
         return None if isinstance(value, float) and not math.isfinite(value) else value
-    if isinstance(value, np.generic) or hasattr(value, "shape") or hasattr(value, "data"):
+    if isinstance(value, np.generic) or hasattr(value, "shape") or hasattr(value, "array") or hasattr(value, "data"):
         return _plain(to_numpy(value).tolist())  # tolist: NumPy scalars -> Python numbers
     raise TypeError(f"write_metrics: cannot write {type(value).__name__} {value!r} as JSON")
