@@ -423,3 +423,18 @@ def assert_state_match(module, twin, rtol=1e-5, atol=1e-6):
     theirs = twin.state_dict()
     for name, value in module.state_dict().items():
         np.testing.assert_allclose(to_numpy(value), to_numpy(theirs[name]), rtol=rtol, atol=atol, err_msg=name)
+
+
+def assert_normal_init(module, std=0.02):
+    """The DCGAN / pix2pix init over ``module``'s parameters: every bias 0, every norm's
+    scale (1-D) ~ N(1, std) and every conv or linear weight ~ N(0, std), within the
+    sampling error of n draws (the mean within 5 std / sqrt(n), the std within
+    5 std / sqrt(2n))."""
+    for name, p in module.named_parameters():
+        w = p.numpy().astype(np.float64).ravel()
+        if name.endswith("bias"):
+            assert (w == 0).all(), name
+            continue
+        mean, n = (1.0 if p.ndim == 1 else 0.0), len(w)
+        assert abs(w.mean() - mean) < 5 * std / np.sqrt(n), name
+        assert abs(w.std() - std) < 5 * std / np.sqrt(2 * n), name

@@ -4,6 +4,8 @@ Every image loader returns float32 arrays (N, C, H, W) in [-1, 1] and int64 labe
 """
 from . import transforms
 from .digits import load_digits
+from .edges2fashion import (Edges2Fashion, UnpairedEdges2Fashion, canny_edges, load_edges2fashion,
+                            load_unpaired_edges2fashion)
 from .idx import IDXError, read_idx, write_idx
 from .images import IMAGES, PHOTOS, TEXTURES, load_image, load_lfw_subset
 from .loader import DataLoader

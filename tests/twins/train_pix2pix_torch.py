@@ -1,0 +1,83 @@
+"""pix2pix in plain torch: the twin of ``minigan/models/patchgan.py``, ``minigan/nn/unet.py``
+and ``minigan/models/pix2pix.py``, written after pytorch-CycleGAN-and-pix2pix's
+``networks.py`` (its layer order, so the ``state_dict`` keys are minigan's).
+
+``tests/test_patchgan.py``, ``tests/test_unet.py`` and ``tests/test_pix2pix.py`` import
+the networks and the step from here.
+"""
+import torch
+import torch.nn as tnn
+
+
+def norm_layer(kind, channels):
+    if kind == "batch":
+        return tnn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return tnn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return tnn.Identity()
+
+
+class NLayerDiscriminator(tnn.Module):
+    """The networks.py PatchGAN, with ``use_bias = norm != 'batch'``."""
+
+    def __init__(self, input_nc, ndf=64, n_layers=3, norm="batch"):
+        super().__init__()
+        use_bias = norm != "batch"
+        kw, padw = 4, 1
+        sequence = [tnn.Conv2d(input_nc, ndf, kernel_size=kw, stride=2, padding=padw), tnn.LeakyReLU(0.2, True)]
+        nf_mult = 1
+        for n in range(1, n_layers):
+            nf_mult_prev, nf_mult = nf_mult, min(2 ** n, 8)
+            sequence += [tnn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, kw, 2, padw, bias=use_bias),
+                         norm_layer(norm, ndf * nf_mult), tnn.LeakyReLU(0.2, True)]
+        nf_mult_prev, nf_mult = nf_mult, min(2 ** n_layers, 8)
+        sequence += [tnn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, kw, 1, padw, bias=use_bias),
+                     norm_layer(norm, ndf * nf_mult), tnn.LeakyReLU(0.2, True)]
+        sequence += [tnn.Conv2d(ndf * nf_mult, 1, kw, 1, padw)]
+        self.model = tnn.Sequential(*sequence)
+
+    def forward(self, input):
+        return self.model(input)
+
+
+class PixelDiscriminator(tnn.Module):
+    """The networks.py 1x1 PatchGAN, with a bias on the logit layer."""
+
+    def __init__(self, input_nc, ndf=64, norm="batch"):
+        super().__init__()
+        self.model = tnn.Sequential(
+            tnn.Conv2d(input_nc, ndf, 1, 1, 0), tnn.LeakyReLU(0.2, True),
+            tnn.Conv2d(ndf, ndf * 2, 1, 1, 0, bias=norm != "batch"), norm_layer(norm, ndf * 2),
+            tnn.LeakyReLU(0.2, True),
+            tnn.Conv2d(ndf * 2, 1, 1, 1, 0))
+
+    def forward(self, input):
+        return self.model(input)
+
+
+class ImageDiscriminator(tnn.Module):
+    """Stride-2 4x4 convs down to 4 x 4, then a 4x4 conv without padding: one logit."""
+
+    def __init__(self, input_nc, image_size=32, ndf=64, norm="batch"):
+        super().__init__()
+        sequence = [tnn.Conv2d(input_nc, ndf, 4, 2, 1), tnn.LeakyReLU(0.2, True)]
+        size, nf_mult = image_size // 2, 1
+        n = 1
+        while size > 4:
+            nf_mult_prev, nf_mult = nf_mult, min(2 ** n, 8)
+            sequence += [tnn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, 4, 2, 1, bias=norm != "batch"),
+                         norm_layer(norm, ndf * nf_mult), tnn.LeakyReLU(0.2, True)]
+            size, n = size // 2, n + 1
+        sequence += [tnn.Conv2d(ndf * nf_mult, 1, 4, 1, 0)]
+        self.model = tnn.Sequential(*sequence)
+
+    def forward(self, input):
+        return self.model(input)
+
+
+def patch_discriminator(input_nc, patch=70, ndf=64, norm="batch", image_size=32):
+    if patch == 1:
+        return PixelDiscriminator(input_nc, ndf, norm)
+    if patch == "image":
+        return ImageDiscriminator(input_nc, image_size, ndf, norm)
+    return NLayerDiscriminator(input_nc, ndf, {16: 1, 34: 2, 70: 3}[patch], norm)
