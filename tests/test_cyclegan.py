@@ -15,9 +15,11 @@ import torch
 import minigan as mg
 from minigan import nn, optim
 from minigan.models import cyclegan
-from minigan.testing import assert_params_match, assert_state_match, load_into_twin
+from minigan.testing import assert_normal_init, assert_params_match, assert_state_match, load_into_twin
 from twins.train_cyclegan_torch import ImagePool as TorchImagePool
 from twins.train_cyclegan_torch import ResnetGenerator as TorchResnetGenerator
+from twins.train_cyclegan_torch import train_step as torch_train_step
+from twins.train_pix2pix_torch import NLayerDiscriminator as TorchNLayerDiscriminator
 
 torch.set_num_threads(1)
 
@@ -97,14 +99,7 @@ def test_generator_refuses_sizes_the_halvings_cannot_undo():
 
 def test_init_is_normal_0_002_with_zero_biases():
     mg.manual_seed(0)
-    G = cyclegan.ResnetGenerator(3, 3, width=32, n_blocks=2)
-    for name, p in G.named_parameters():
-        w = p.numpy().astype(np.float64).ravel()
-        if name.endswith("bias"):
-            assert (w == 0).all(), name
-        else:  # sampling error of n draws: mean within 5 sigma / sqrt(n), std within 5 sigma / sqrt(2n)
-            assert abs(w.mean()) < 5 * 0.02 / np.sqrt(len(w)), name
-            assert abs(w.std() - 0.02) < 5 * 0.02 / np.sqrt(2 * len(w)), name
+    assert_normal_init(cyclegan.ResnetGenerator(3, 3, width=32, n_blocks=2))
 
 
 # ---------------------------------------------------------------- the image pool
@@ -226,3 +221,66 @@ def test_linear_decay_holds_then_falls_linearly_as_torchs_lambda_lr():
     steps = np.diff(lrs[hold - 1:])
     np.testing.assert_allclose(steps, -2e-4 / (decay + 1), rtol=1e-9)  # a straight line down ...
     assert lrs[-1] + steps[-1] == pytest.approx(0, abs=1e-18)  # ... that reaches 0 a step after the end
+
+
+# ---------------------------------------------------------------- one training step
+
+ADAM = dict(lr=2e-4, betas=(0.5, 0.999))
+
+
+def _cyclegan_twins(seed=0, cx=1, cy=2):
+    """G: X (cx channels) -> Y (cy channels), F: Y -> X, and their PatchGANs, with torch twins
+    loaded with the same weights; one Adam over both generators, one over both Ds.
+
+    In float64: a conv's bias before an instance norm has a zero gradient, which float32
+    gives as rounding noise of either sign (about 1e-5) and Adam turns into a step of +-lr;
+    float64's noise (about 1e-17) stays far below Adam's eps, and the bias stays put."""
+    G, tG = _generator_twins(cx, cy, seed=seed)
+    F, tF = _generator_twins(cy, cx, seed=seed + 1)
+    D_X, D_Y = cyclegan.discriminator(cx, width=4), cyclegan.discriminator(cy, width=4)
+    tD_X = load_into_twin(D_X, TorchNLayerDiscriminator(cx, ndf=4, n_layers=3, norm="instance"))
+    tD_Y = load_into_twin(D_Y, TorchNLayerDiscriminator(cy, ndf=4, n_layers=3, norm="instance"))
+    nets = tuple(net.double() for net in (G, F, D_X, D_Y))
+    twins = tuple(twin.double() for twin in (tG, tF, tD_X, tD_Y))
+    opts = (optim.Adam([*G.parameters(), *F.parameters()], **ADAM),
+            optim.Adam([*D_X.parameters(), *D_Y.parameters()], **ADAM))
+    topts = (torch.optim.Adam([*tG.parameters(), *tF.parameters()], **ADAM),
+             torch.optim.Adam([*tD_X.parameters(), *tD_Y.parameters()], **ADAM))
+    return nets, twins, opts, topts
+
+
+@pytest.mark.parametrize("lambda_identity,cy", [(0.5, 1), (0.0, 2)])
+def test_training_steps_without_pool_match_torch_twin(lambda_identity, cy):
+    """Three steps of the reference's optimize_parameters: the losses, and every parameter of
+    the four networks after each step. (The identity terms need as many channels in Y as in X.)"""
+    nets, twins, opts, topts = _cyclegan_twins(cy=cy)
+    rng = np.random.default_rng(5)
+    for step in range(3):
+        x, y = rng.uniform(-1, 1, (2, 1, 32, 32)), rng.uniform(-1, 1, (2, cy, 32, 32))
+        losses = cyclegan.train_step(*nets, *opts, mg.tensor(x), mg.tensor(y), lambda_identity=lambda_identity)
+        tlosses = torch_train_step(twins[0], twins[1], twins[3], twins[2], *topts, torch.tensor(x), torch.tensor(y),
+                                   lambda_idt=lambda_identity)
+        for k, v in tlosses.items():
+            np.testing.assert_allclose(losses[k], v, rtol=1e-9, err_msg=f"{k} at step {step}")
+        for net, twin in zip(nets, twins):
+            assert_state_match(net, twin, rtol=1e-7, atol=1e-8)  # lr 2e-4: a real step is far above
+    assert all(p.requires_grad for net in nets for p in net.parameters())  # D trainable again
+
+
+def test_training_steps_with_pools_match_torch_twin_for_the_same_draws():
+    """Pools of 3 with batches of 2: from the second step on, D sees a mix of new and stored fakes."""
+    nets, twins, opts, topts = _cyclegan_twins(seed=3)
+    rngs = [np.random.default_rng(11), np.random.default_rng(12)]
+    trngs = [np.random.default_rng(11), np.random.default_rng(12)]
+    pools = [cyclegan.ImagePool(3, shape, r).double() for shape, r in zip([(1, 32, 32), (2, 32, 32)], rngs)]
+    tpools = [TorchImagePool(3, uniform=lambda r=r: r.uniform(0, 1), randint=lambda lo, hi, r=r: r.integers(lo, hi + 1))
+              for r in trngs]
+    rng = np.random.default_rng(6)
+    for step in range(4):
+        x, y = rng.uniform(-1, 1, (2, 1, 32, 32)), rng.uniform(-1, 1, (2, 2, 32, 32))
+        losses = cyclegan.train_step(*nets, *opts, mg.tensor(x), mg.tensor(y), *pools, lambda_identity=0)
+        tlosses = torch_train_step(twins[0], twins[1], twins[3], twins[2], *topts, torch.tensor(x), torch.tensor(y),
+                                   fake_A_pool=tpools[0], fake_B_pool=tpools[1], lambda_idt=0)
+        np.testing.assert_allclose([losses["d_x"], losses["d_y"]], [tlosses["d_x"], tlosses["d_y"]], rtol=1e-9)
+        for net, twin in zip(nets, twins):
+            assert_state_match(net, twin, rtol=1e-7, atol=1e-8)  # lr 2e-4: a real step is far above

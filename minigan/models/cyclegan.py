@@ -32,7 +32,8 @@ defaults are smaller (``width``, ``n_blocks``), the paper's sizes are arguments 
 Training (Section 4): Adam lr 2e-4, betas (0.5, 0.999); the lr held for the first
 half of training and decayed linearly to 0 over the second (``LinearDecay``); D is
 updated on a history of 50 generated images (``ImagePool``, Shrivastava et al. 2017),
-not only the latest ones, which damps oscillation. Weights from N(0, 0.02).
+not only the latest ones, which damps oscillation. Weights from N(0, 0.02), biases 0
+(DCGAN's ``init_weights``).
 
 One step, in the reference implementation's order: G and F descend their loss
 (D frozen), then D_X and D_Y descend theirs on the fakes made before G's update,
@@ -43,6 +44,9 @@ import numpy as np
 import minigan as mg
 from minigan import nn
 from minigan.functional import l1_loss, mse_loss
+
+from .dcgan import init_weights
+from .patchgan import NLayerDiscriminator
 
 
 # ---------------------------------------------------------------- the generator
@@ -83,6 +87,7 @@ class ResnetGenerator(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         init_weights(self)
 
+
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] % 4 or x.shape[3] % 4:
             raise ValueError(f"ResnetGenerator: expected images (N, {self.in_channels}, H, W) with H and W "
@@ -90,19 +95,10 @@ class ResnetGenerator(nn.Module):
         return self.net(x)
 
 
-def init_weights(module, std=0.02):
-    """The reference implementation's 'normal' init: conv weights ~ N(0, std), biases 0,
-    norm scales ~ N(1, std). Returns ``module``."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
-            nn.init.normal_(m.weight, 1.0, std)
-        else:
-            continue
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    return module
+def discriminator(channels, width=64, n_layers=3):
+    """D_X or D_Y: the 70x70 PatchGAN (``n_layers`` = 3) with instance norm, a map of
+    least-squares scores (no sigmoid)."""
+    return NLayerDiscriminator(channels, ndf=width, n_layers=n_layers, norm="instance")
 
 
 # ---------------------------------------------------------------- the history of fakes
