@@ -81,3 +81,58 @@ def patch_discriminator(input_nc, patch=70, ndf=64, norm="batch", image_size=32)
     if patch == "image":
         return ImageDiscriminator(input_nc, image_size, ndf, norm)
     return NLayerDiscriminator(input_nc, ndf, {16: 1, 34: 2, 70: 3}[patch], norm)
+
+
+class UnetSkipConnectionBlock(tnn.Module):
+    """The networks.py block, with a bias wherever no batch norm follows, and ``skip``."""
+
+    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False,
+                 norm="batch", use_dropout=False, skip=True):
+        super().__init__()
+        self.outermost, self.skip = outermost, skip
+        use_bias = norm != "batch"
+        if input_nc is None:
+            input_nc = outer_nc
+        downconv = tnn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1,
+                              bias=use_bias or outermost or innermost)
+        downrelu = tnn.LeakyReLU(0.2, True)
+        uprelu = tnn.ReLU(True)
+        up_nc = inner_nc * 2 if skip and not innermost else inner_nc
+        if outermost:
+            upconv = tnn.ConvTranspose2d(up_nc, outer_nc, kernel_size=4, stride=2, padding=1)
+            model = [downconv, submodule, uprelu, upconv, tnn.Tanh()]
+        elif innermost:
+            upconv = tnn.ConvTranspose2d(up_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            model = [downrelu, downconv, uprelu, upconv, norm_layer(norm, outer_nc)]
+        else:
+            upconv = tnn.ConvTranspose2d(up_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            model = [downrelu, downconv, norm_layer(norm, inner_nc), submodule,
+                     uprelu, upconv, norm_layer(norm, outer_nc)]
+            if use_dropout:
+                model += [tnn.Dropout(0.5)]
+        self.model = tnn.Sequential(*model)
+
+    def forward(self, x):
+        if self.outermost or not self.skip:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(tnn.Module):
+    """The networks.py U-Net; dropout in the three blocks after the innermost one."""
+
+    def __init__(self, input_nc, output_nc, num_downs, ngf=64, norm="batch", use_dropout=True, skip=True):
+        super().__init__()
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm, innermost=True, skip=skip)
+        for i in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm,
+                                            use_dropout=use_dropout and i < 3, skip=skip)
+        for outer in (4, 2, 1):
+            depth = num_downs - 5 + {4: 1, 2: 2, 1: 3}[outer]
+            block = UnetSkipConnectionBlock(ngf * outer, ngf * outer * 2, submodule=block, norm=norm,
+                                            use_dropout=use_dropout and depth <= 3, skip=skip)
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True,
+                                             norm=norm, skip=skip)
+
+    def forward(self, input):
+        return self.model(input)
