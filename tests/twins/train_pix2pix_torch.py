@@ -136,3 +136,45 @@ class UnetGenerator(tnn.Module):
 
     def forward(self, input):
         return self.model(input)
+
+
+def set_requires_grad(net, requires_grad):
+    for p in net.parameters():
+        p.requires_grad = requires_grad
+
+
+def train_step(netG, netD, optimizer_G, optimizer_D, real_A, real_B, loss="l1+gan", lambda_L1=100.0):
+    """The reference's ``Pix2PixModel.optimize_parameters``: D on the fake pair (detached)
+    then the real pair, its loss halved; then G on the GAN loss through D and/or the L1."""
+    bce = tnn.BCEWithLogitsLoss()
+    fake_B = netG(real_A)
+    losses = {}
+    if "gan" in loss:
+        set_requires_grad(netD, True)
+        optimizer_D.zero_grad()
+        pred_fake = netD(torch.cat((real_A, fake_B), 1).detach())
+        loss_D_fake = bce(pred_fake, torch.zeros_like(pred_fake))
+        pred_real = netD(torch.cat((real_A, real_B), 1))
+        loss_D_real = bce(pred_real, torch.ones_like(pred_real))
+        loss_D = (loss_D_fake + loss_D_real) * 0.5
+        loss_D.backward()
+        optimizer_D.step()
+        set_requires_grad(netD, False)
+        losses["d_loss"] = loss_D.item()
+    optimizer_G.zero_grad()
+    loss_G = 0
+    if "gan" in loss:
+        pred_fake = netD(torch.cat((real_A, fake_B), 1))
+        loss_G_GAN = bce(pred_fake, torch.ones_like(pred_fake))
+        loss_G = loss_G + loss_G_GAN
+        losses["g_gan"] = loss_G_GAN.item()
+    if "l1" in loss:
+        loss_G_L1 = torch.nn.functional.l1_loss(fake_B, real_B) * lambda_L1
+        loss_G = loss_G + loss_G_L1
+        losses["g_l1"] = loss_G_L1.item()
+    loss_G.backward()
+    optimizer_G.step()
+    if netD is not None:
+        set_requires_grad(netD, True)
+    losses["g_loss"] = loss_G.item()
+    return losses
