@@ -1,10 +1,26 @@
 """pix2pix in plain torch: the twin of ``minigan/models/patchgan.py``, ``minigan/nn/unet.py``
-and ``minigan/models/pix2pix.py``, written after pytorch-CycleGAN-and-pix2pix's
-``networks.py`` (its layer order, so the ``state_dict`` keys are minigan's).
+and ``minigan/models/pix2pix.py``, and of the recipe of ``examples/pix2pix.py``, written
+after pytorch-CycleGAN-and-pix2pix's ``networks.py`` and ``pix2pix_model.py`` (their
+layer order, so the ``state_dict`` keys are minigan's).
+
+    python tests/twins/train_pix2pix_torch.py --steps 1000 --out runs/pix2pix-torch
+
+The same recipe as the example: the same networks, the paper's init, Adam 2e-4 with
+betas (0.5, 0.999), the same batches (drawn from the same NumPy seed, in the same
+order), the paper's test mode (dropout on, each test batch's statistics), and the same
+scores (``minigan.eval.translation``) on the test split, so the two runs'
+``metrics.json`` compare directly. Only the random numbers of the init and of dropout
+differ: torch's generator is not minigan's.
 
 ``tests/test_patchgan.py``, ``tests/test_unet.py`` and ``tests/test_pix2pix.py`` import
 the networks and the step from here.
 """
+import argparse
+import json
+import os
+import time
+
+import numpy as np
 import torch
 import torch.nn as tnn
 
@@ -178,3 +194,81 @@ def train_step(netG, netD, optimizer_G, optimizer_D, real_A, real_B, loss="l1+ga
         set_requires_grad(netD, True)
     losses["g_loss"] = loss_G.item()
     return losses
+
+
+def init_weights(net, init_gain=0.02):
+    """networks.py's ``init_weights(net, 'normal')``."""
+    def init_func(m):
+        classname = m.__class__.__name__
+        if hasattr(m, "weight") and (classname.find("Conv") != -1 or classname.find("Linear") != -1):
+            tnn.init.normal_(m.weight.data, 0.0, init_gain)
+            if getattr(m, "bias", None) is not None:
+                tnn.init.constant_(m.bias.data, 0.0)
+        elif classname.find("BatchNorm2d") != -1:
+            tnn.init.normal_(m.weight.data, 1.0, init_gain)
+            tnn.init.constant_(m.bias.data, 0.0)
+    net.apply(init_func)
+    return net
+
+
+# ---------------------------------------------------------------- the recipe of examples/pix2pix.py
+
+
+def main(argv=None):
+    from minigan.data import load_edges2fashion
+    from minigan.eval import load_classifier, translation_scores
+    from minigan.utils import save_image
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--generator", choices=["unet", "encoder-decoder"], default="unet")
+    p.add_argument("--patch", default="70")
+    p.add_argument("--loss", choices=["l1", "gan", "l1+gan"], default="l1+gan")
+    p.add_argument("--ngf", type=int, default=16)
+    p.add_argument("--ndf", type=int, default=16)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=os.path.join("runs", "pix2pix-torch"))
+    args = p.parse_args(argv)
+    patch = args.patch if args.patch == "image" else int(args.patch)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+
+    torch.manual_seed(args.seed)
+    data_rng = np.random.default_rng(args.seed)
+    train = load_edges2fashion("train")
+    netG = init_weights(UnetGenerator(1, 1, 5, args.ngf, skip=args.generator == "unet"))
+    netD = init_weights(patch_discriminator(2, patch, args.ndf)) if "gan" in args.loss else None
+    adam = dict(lr=2e-4, betas=(0.5, 0.999))
+    optimizer_G = torch.optim.Adam(netG.parameters(), **adam)
+    optimizer_D = torch.optim.Adam(netD.parameters(), **adam) if netD is not None else None
+
+    started = time.time()
+    for step in range(args.steps):
+        idx = data_rng.choice(len(train.images), args.batch_size, replace=False)
+        losses = train_step(netG, netD, optimizer_G, optimizer_D, torch.from_numpy(train.edges[idx]),
+                            torch.from_numpy(train.images[idx]), args.loss)
+        if (step + 1) % 250 == 0:
+            print(f"step {step + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+                  + f" ({time.time() - started:.0f} s)", flush=True)
+    train_time = time.time() - started
+
+    test = load_edges2fashion("test")
+    with torch.no_grad():  # the paper's test time: train mode, dropout and the test batch's statistics
+        outputs = np.concatenate([netG(torch.from_numpy(test.edges[i:i + args.batch_size])).numpy()
+                                  for i in range(0, len(test.edges), args.batch_size)]).astype(np.float32)
+    metrics = translation_scores(load_classifier("fashion-mnist"), outputs, test.images, test.labels)
+    grid = np.stack([test.edges[:16], outputs[:16], test.images[:16]], 1).reshape(-1, 1, 32, 32)
+    save_image(grid, os.path.join(args.out, "samples.png"), nrow=6, pad_value=0.5)
+    metrics = {"framework": "torch", "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
+               "generator": args.generator, "loss": args.loss, "patch": patch, "ngf": args.ngf, "ndf": args.ndf,
+               "train_time_s": round(train_time, 1), "wall_time_s": round(time.time() - started, 1), **metrics}
+    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    print({k: metrics[k] for k in ("l1", "accuracy", "classifier_fd", "edge_energy_ratio", "train_time_s")})
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
