@@ -94,6 +94,14 @@ def test_cache_false_neither_reads_nor_writes(fake_data):
     assert not os.path.exists(edges2fashion.edges_cache_path("train"))
 
 
+def test_a_limit_takes_the_first_pairs_without_caching_them(fake_data):
+    part = load_edges2fashion("train", directory=fake_data, limit=5)
+    whole = load_edges2fashion("train", directory=fake_data, cache=False)
+    for a, b in zip(part, whole):
+        np.testing.assert_array_equal(a, b[:5])
+    assert not os.path.exists(edges2fashion.edges_cache_path("train"))
+
+
 def test_unpaired_split_never_shows_an_edge_map_with_its_own_image(fake_data):
     paired = load_edges2fashion("train", directory=fake_data)
     unpaired = load_unpaired_edges2fashion(directory=fake_data, seed=3)

@@ -94,16 +94,18 @@ def edges_cache_path(split, size=IMAGE_SIZE, sigma=SIGMA):
     return os.path.join(cache_dir("edges2fashion"), f"{split}-{size}px-sigma{sigma:g}.npz")
 
 
-def load_edges2fashion(split="train", size=IMAGE_SIZE, sigma=SIGMA, directory=None, cache=True):
+def load_edges2fashion(split="train", size=IMAGE_SIZE, sigma=SIGMA, directory=None, cache=True, limit=None):
     """Paired edges2fashion of ``split`` ('train' or 'test'): ``Edges2Fashion(edges, images, labels)``.
 
     ``directory``: where Fashion-MNIST's IDX files are (default: the usual search,
     see ``minigan.data.mnist``). ``cache=False`` computes the edges without reading or
-    writing the cache.
+    writing the cache. ``limit``: only the split's first ``limit`` examples, their
+    edges computed for them alone (the cache holds whole splits).
     """
     if split not in ("train", "test"):
         raise ValueError(f"load_edges2fashion: split must be 'train' or 'test', got {split!r}")
-    images, labels = load_fashion_mnist(split, directory=directory, size=size)
+    images, labels = load_fashion_mnist(split, directory=directory, size=size, limit=limit)
+    cache = cache and limit is None
     path = edges_cache_path(split, size, sigma) if cache else None
     return Edges2Fashion(_cached_edges(images, path, sigma), images, labels)
 
