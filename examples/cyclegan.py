@@ -9,8 +9,9 @@ The domains (--data):
                   horse <-> zebra): no image has a counterpart in the other domain.
   edges2fashion   X = Canny edge maps of one half of the training split, Y = the
                   garments of the other half, so no true pair is ever seen; the test
-                  split's true pairs then score G: edges -> garments as pix2pix is
-                  scored (the paper's comparison of the two on the same task).
+                  split's true pairs (all 10000, or --test-examples) then score
+                  G: edges -> garments as examples/pix2pix.py is scored (the paper's
+                  comparison of the two on the same task).
 
 Writes samples.png (rows: inputs, translations, reconstructions F(G(x)); for
 edges2fashion also the true targets), losses.png, metrics.json,
@@ -20,16 +21,17 @@ checkpoint there (the image pools and the learning-rate schedule included).
 samples.npz holds the test translations: ``input``, ``output`` (N, 1, 32, 32 float32
 in [-1, 1]) and ``label`` (N,). sneakers2boots translates every test sneaker with G
 and every test boot with F (N = 2000); ``label`` is the target domain's class and
-there is no ``target``. edges2fashion translates --num-samples test edge maps with G;
-``target`` holds their true garments and ``label`` the garments' classes.
+there is no ``target``. edges2fashion keeps the first --num-samples test edge maps,
+their translations by G, their true garments (``target``) and their classes (``label``).
 
 metrics.json, from the project's Fashion-MNIST classifier (``minigan.eval``):
 sneakers2boots: the share of translations classified as the target class (next to
 the same share for the untranslated inputs), the cycle-reconstruction L1 error per
 direction, and the classifier-feature Fréchet distance of each direction's outputs
-to the real test images of its target domain. edges2fashion: the translation scores
-of ``minigan.eval.translation`` on the test pairs (L1 to the target, the classifier's
-accuracy on the outputs against the target's label, FD, edge-energy ratio).
+to the real test images of its target domain. edges2fashion: pix2pix's translation
+scores (``minigan.eval.translation``) on the test pairs (L1 to the target, the
+classifier's accuracy on the outputs against the target's label, FD between outputs
+and targets, edge-energy ratio), and the cycle's L1 error.
 
 Defaults and why they differ from the paper (k = 64 filters, 9 residual blocks at
 256x256 or 6 at 128x128, 64-filter PatchGANs, batch 1, 200 epochs): width 16, 3
@@ -46,7 +48,7 @@ import minigan as mg
 from minigan import optim
 from minigan.data import load_edges2fashion, load_unpaired_edges2fashion
 from minigan.data.sneakers2boots import load_sneakers2boots
-from minigan.eval import classifier_fd, load_classifier
+from minigan.eval import classifier_fd, load_classifier, translation_scores
 from minigan.models import cyclegan
 from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, nonnegative_float,
@@ -103,16 +105,18 @@ def evaluate_sneakers2boots(G, F, device, out_dir):
     return metrics
 
 
-def evaluate_edges2fashion(G, F, device, out_dir, n):
-    """G on the first ``n`` test edge maps, scored against their true garments."""
-    from minigan.eval.translation import translation_scores
-    test = load_edges2fashion("test")
-    edges, target, label = test.edges[:n], test.images[:n], test.labels[:n]
-    out, rec, err = cycle_error(G, F, edges, device)
-    metrics = {**translation_scores(out, target, label, edges), "cycle_l1": err}
-    grid = np.concatenate([edges[:2 * GRID], out[:2 * GRID], target[:2 * GRID], rec[:2 * GRID]])
-    save_image(grid, os.path.join(out_dir, "samples.png"), nrow=2 * GRID)
-    save_npz(os.path.join(out_dir, "samples.npz"), input=edges, output=out, target=target, label=label)
+def evaluate_edges2fashion(G, F, device, out_dir, n_samples, n_test):
+    """G on the test edge maps (the first ``n_test``, all 10000 by default), scored against
+    their true garments as pix2pix is; samples.npz keeps the first ``n_samples``."""
+    test = load_edges2fashion("test", limit=n_test)
+    out, rec, err = cycle_error(G, F, test.edges, device)
+    metrics = {**translation_scores(load_classifier("fashion-mnist", device), out, test.images, test.labels),
+               "cycle_l1": err}
+    k = 2 * GRID
+    grid = np.concatenate([test.edges[:k], out[:k], test.images[:k], rec[:k]])  # rows: input, G(x), truth, F(G(x))
+    save_image(grid, os.path.join(out_dir, "samples.png"), nrow=k)
+    save_npz(os.path.join(out_dir, "samples.npz"), input=test.edges[:n_samples], output=out[:n_samples],
+             target=test.images[:n_samples], label=test.labels[:n_samples])
     return metrics
 
 
@@ -134,7 +138,11 @@ def main(argv=None):
     parser.add_argument("--decay-steps", type=nonnegative_int, default=None,
                         help="steps at the end over which the lr decays linearly to 0 (default: half of --steps)")
     parser.add_argument("--beta1", type=unit_float, default=0.5)
+    parser.add_argument("--test-examples", type=positive_int, default=None,
+                        help="edges2fashion: score on the first N test pairs only (default: all 10000)")
     args = parser.parse_args(argv)
+    if args.test_examples is not None and args.test_examples < args.num_samples:
+        parser.error(f"--test-examples {args.test_examples} is fewer than --num-samples {args.num_samples}")
     decay = args.steps // 2 if args.decay_steps is None else min(args.decay_steps, args.steps)
 
     mg.manual_seed(args.seed)
@@ -175,7 +183,7 @@ def main(argv=None):
     if args.data == "sneakers2boots":
         metrics = evaluate_sneakers2boots(G, F, args.device, run.out)
     else:
-        metrics = evaluate_edges2fashion(G, F, args.device, run.out, args.num_samples)
+        metrics = evaluate_edges2fashion(G, F, args.device, run.out, args.num_samples, args.test_examples)
     metrics = run.finish({"data": args.data, "width": args.width, "blocks": args.blocks, "d_width": args.d_width,
                           "d_layers": args.d_layers, "batch_size": args.batch_size, "pool_size": args.pool_size,
                           "lambda_cycle": args.lambda_cycle, "lambda_identity": args.lambda_identity, **metrics})

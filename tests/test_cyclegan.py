@@ -361,3 +361,16 @@ def test_cyclegan_example_resumed_after_a_crash_equals_uninterrupted_run(tmp_pat
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
     a, b = (np.load(d / "samples.npz")["output"] for d in (once, twice))
     np.testing.assert_array_equal(a, b)
+
+
+@needs_fashion_mnist
+def test_cyclegan_example_on_unpaired_edges2fashion_scores_the_test_pairs(tmp_path):
+    metrics = run("cyclegan", tmp_path, "--data", "edges2fashion", "--steps", 2, "--test-examples", 1000, *TINY)
+    samples = np.load(tmp_path / "samples.npz")
+    assert sorted(samples.files) == ["input", "label", "output", "target"]
+    for k in ("input", "output", "target"):
+        assert samples[k].shape == (1000, 1, 32, 32) and samples[k].dtype == np.float32
+    # the scores are pix2pix's, on the test pairs: L1 against the true garment of each edge map
+    l1 = np.abs(samples["output"].astype(np.float64) - samples["target"]).mean()
+    assert metrics["l1"] == pytest.approx(l1, rel=1e-6) and 0 <= metrics["accuracy"] <= 1
+    assert metrics["accuracy_targets"] > 0.85  # the classifier on the true garments: the ceiling
