@@ -11,8 +11,8 @@ F(G(x)) should give x back, and G(F(y)) y (Section 3.2):
     L_cyc = E_x ||F(G(x)) - x||_1 + E_y ||G(F(y)) - y||_1,          lambda = 10
 
 with least-squares GAN losses (Mao et al. 2017; Section 4, "Training details"): D
-descends (D(y) - 1)^2 + D(G(x))^2 (halved, "to slow down the rate at which D learns
-relative to G"), G descends (D(G(x)) - 1)^2. The identity loss of Section 5.2,
+descends (D(y) - 1)^2 + D(G(x))^2, halved (the paper: it slows D's learning relative
+to G's), G descends (D(G(x)) - 1)^2. The identity loss of Section 5.2,
 
     L_identity = E_y ||G(y) - y||_1 + E_x ||F(x) - x||_1,   weighted 0.5 lambda,
 
