@@ -46,8 +46,7 @@ import numpy as np
 
 import minigan as mg
 from minigan import optim
-from minigan.data import load_edges2fashion, load_unpaired_edges2fashion
-from minigan.data.sneakers2boots import load_sneakers2boots
+from minigan.data import load_edges2fashion, load_sneakers2boots, load_unpaired_edges2fashion
 from minigan.eval import classifier_fd, load_classifier, translation_scores
 from minigan.models import cyclegan
 from minigan.utils import save_image, save_npz

@@ -16,7 +16,9 @@ import torch
 
 import minigan as mg
 from minigan import nn, optim
+from minigan.data import load_sneakers2boots
 from minigan.data.mnist import FASHION_MNIST_DIR
+from minigan.eval import load_classifier
 from minigan.models import cyclegan
 from minigan.testing import assert_normal_init, assert_params_match, assert_state_match, load_into_twin
 from test_examples import CONTRACT, params, run
@@ -300,8 +302,6 @@ needs_fashion_mnist = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
 def test_sneakers2boots_are_fashion_mnists_classes_7_and_9():
     """Fashion-MNIST has 6000 training and 1000 test images per class; the project's classifier
     (90.9% test accuracy) names nearly all of X sneakers and of Y ankle boots."""
-    from minigan.data.sneakers2boots import load_sneakers2boots
-    from minigan.eval import load_classifier
     classifier = load_classifier("fashion-mnist")
     for split, n in (("train", 6000), ("test", 1000)):
         d = load_sneakers2boots(split)
@@ -382,7 +382,6 @@ def test_default_run_translates_sneakers_and_boots_and_closes_the_cycle(tmp_path
     """``python examples/cyclegan.py`` (400 steps, about 3 CPU-minutes): the classifier puts most
     translations in the target class, where it puts under 5% of the untranslated inputs, and
     the cycle gives each sneaker back far closer than another test sneaker is to it."""
-    from minigan.data.sneakers2boots import load_sneakers2boots
     metrics = run("cyclegan", tmp_path)
     assert metrics["sneaker_to_boot_target_share"] > 0.8 and metrics["boot_to_sneaker_target_share"] > 0.7
     assert metrics["sneaker_to_boot_input_target_share"] < 0.05 and metrics["boot_to_sneaker_input_target_share"] < 0.05

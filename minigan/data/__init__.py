@@ -11,4 +11,5 @@ from .images import IMAGES, PHOTOS, TEXTURES, load_image, load_lfw_subset
 from .loader import DataLoader
 from .mnist import (FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, MNIST_CLASSES, DataNotFoundError,
                     download_idx_dataset, load_fashion_mnist, load_idx_dataset, load_mnist)
+from .sneakers2boots import UnpairedDomains, load_sneakers2boots
 from .toy import TOY_DATA, grid, grid_modes, mode_metrics, moons, ring, ring_modes, swiss_roll

@@ -146,7 +146,7 @@ def train_step(netG_A, netG_B, netD_A, netD_B, optimizer_G, optimizer_D, real_A,
 
 
 def main(argv=None):
-    from minigan.data.sneakers2boots import load_sneakers2boots
+    from minigan.data import load_sneakers2boots
     from minigan.eval import classifier_fd, load_classifier
     from minigan.utils import save_image
     from train_pix2pix_torch import NLayerDiscriminator, init_weights
