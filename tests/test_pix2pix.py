@@ -127,7 +127,7 @@ def test_bad_arguments_name_what_was_wrong():
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason=f"Fashion-MNIST not installed in {FASHION_MNIST_DIR}")
 def test_l1_plus_cgan_outputs_carry_more_edge_energy_than_l1_alone(tmp_path):
     """The paper's point (its Table 1 and Figure 4): L1 alone averages the plausible outputs
-    into a blur; the cGAN term restores the high frequencies. About 2 minutes on a CPU."""
+    into a blur; the cGAN term restores the high frequencies. About 80 s on a CPU."""
     args = ("--steps", 400, "--train-examples", 20000, "--test-examples", 1000)
     l1 = run("pix2pix", tmp_path / "l1", "--loss", "l1", *args)
     both = run("pix2pix", tmp_path / "both", "--loss", "l1+gan", *args)
