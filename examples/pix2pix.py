@@ -78,7 +78,8 @@ def main(argv=None):
     parser.add_argument("--ndf", type=positive_int, default=16, help="D's first layer's channels (the paper: 64)")
     parser.add_argument("--beta1", type=unit_float, default=0.5)
     parser.add_argument("--test-mode", choices=pix2pix.TEST_MODES, default="eval",
-                        help="eval: no dropout, running statistics; train: the paper's (dropout, test-batch statistics)")
+                        help="eval: no dropout, running statistics; "
+                             "train: the paper's (dropout, test-batch statistics)")
     parser.add_argument("--train-examples", type=positive_int, default=None,
                         help="train on the first N training pairs only (default: all 60000)")
     parser.add_argument("--test-examples", type=positive_int, default=None,
@@ -100,8 +101,10 @@ def main(argv=None):
         discriminator = pix2pix.discriminator(args.patch, 1, 1, args.ndf, image_size=IMAGE_SIZE).to(args.device)
         modules["discriminator"] = discriminator
         optimizers["discriminator"] = optim.Adam(discriminator.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
-        with mg.no_grad():
-            logit_map = tuple(discriminator(mg.zeros(1, 2, IMAGE_SIZE, IMAGE_SIZE, device=args.device)).shape[-2:])
+        probe = mg.zeros(1, 2, IMAGE_SIZE, IMAGE_SIZE, device=args.device)
+        with mg.no_grad():  # in eval mode: the probe must not move batch norm's running statistics
+            logit_map = tuple(discriminator.eval()(probe).shape[-2:])
+        discriminator.train()
         field = receptive_field(discriminator)
         print(f"D: --patch {args.patch} is {type(discriminator).__name__}, receptive field {field}x{field} pixels, "
               f"a {logit_map[0]}x{logit_map[1]} map of logits on {IMAGE_SIZE}x{IMAGE_SIZE} pairs")
