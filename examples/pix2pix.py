@@ -3,8 +3,8 @@
     python examples/pix2pix.py                              # U-Net + 70x70 PatchGAN, L1 + cGAN, CPU, a few minutes
     python examples/pix2pix.py --loss l1                    # the paper's Table 1 ablation: L1 alone (no D) ...
     python examples/pix2pix.py --loss gan                   # ... or the cGAN alone
-    python examples/pix2pix.py --patch 1                    # Table 2/3: D's receptive field, 1, 16, 34, 70 or image
-    python examples/pix2pix.py --generator encoder-decoder  # Figure 4: the U-Net without its skips
+    python examples/pix2pix.py --patch 1                    # Table 3: D's receptive field, 1, 16, 34, 70 or image
+    python examples/pix2pix.py --generator encoder-decoder  # Table 2, Figure 5: the U-Net without its skips
     python examples/pix2pix.py --device cuda --ngf 64 --ndf 64 --steps 20000   # the paper's widths, GPU
 
 The task (``minigan.data.edges2fashion``): the input is the Canny edge map of a

@@ -15,7 +15,7 @@ punishes the blur L1 alone settles for (the mean of the plausible outputs):
 G has no noise input z: the paper found it ignored, and its only noise is dropout,
 kept on at test time (below). Section 3 and 4's choices, all defaults here:
   * G: the U-Net (``minigan.nn.UNet``); ``generator_kind="encoder-decoder"`` removes
-    the skips (the paper's Figure 4 comparison);
+    the skips (the paper's Table 2 and Figure 5 comparison);
   * D: the conditional PatchGAN on (x, y) concatenated along the channels
     (``patchgan.py``); ``patch`` picks its receptive field (1, 16, 34, 70, "image");
   * G's adversarial loss is the non-saturating -log D(x, G(x)); D's loss is halved
