@@ -302,6 +302,7 @@ def test_pix2pix_example_writes_the_contract_files(tmp_path, loss, patch, genera
     np.testing.assert_array_equal(samples["label"], test.labels)
     assert metrics["steps"] == 3 and metrics["test_examples"] == 1000 and 0 <= metrics["accuracy"] <= 1
     assert metrics["l1"] == pytest.approx(np.abs(samples["output"] - samples["target"]).mean(), rel=1e-5)
+    assert metrics["test_mode"] == "eval" and 0 <= metrics["test_mode_train"]["accuracy"] <= 1
     assert ("discriminator" in load_checkpoint(tmp_path / "checkpoint.safetensors")["modules"]) == (loss != "l1")
 
 

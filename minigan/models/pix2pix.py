@@ -15,7 +15,7 @@ punishes the blur L1 alone settles for (the mean of the plausible outputs):
 G has no noise input z: the paper found it ignored, and its only noise is dropout,
 kept on at test time (below). Section 3 and 4's choices, all defaults here:
   * G: the U-Net (``minigan.nn.UNet``); ``generator_kind="encoder-decoder"`` removes
-    the skips (the paper's Figure 4 comparison);
+    the skips (the paper's Table 2 and Figure 5 comparison);
   * D: the conditional PatchGAN on (x, y) concatenated along the channels
     (``patchgan.py``); ``patch`` picks its receptive field (1, 16, 34, 70, "image");
   * G's adversarial loss is the non-saturating -log D(x, G(x)); D's loss is halved
@@ -31,6 +31,9 @@ at test time rather than aggregated statistics of the training batch"; with
 batch size 1, batch norm is instance norm). ``translate(..., test_mode="train")``
 does that, leaving the running statistics as they were; ``test_mode="eval"`` is
 the usual evaluation mode (no dropout, running statistics), deterministic.
+``examples/pix2pix.py`` uses "eval" by default and reports both: on edges2fashion
+after 1000 steps, "eval" gave the lower L1 and the higher accuracy for every loss and
+D tried (docs/pix2pix.md).
 """
 import math
 

@@ -7,7 +7,7 @@ through the bottleneck loses it. The U-Net adds *skip connections*: the decoder
 layer at each resolution also receives the encoder's feature map of that
 resolution, concatenated along the channels, so the low-level detail can bypass
 the bottleneck. Without them (``skip=False``) it is the plain encoder-decoder the
-pix2pix paper compares against (its Figure 4).
+pix2pix paper compares against (its Table 2 and Figure 5).
 
 Built as pix2pix's code builds it (``UnetSkipConnectionBlock`` in its networks.py,
 whose parameter names these keep), one block per resolution, each wrapping the

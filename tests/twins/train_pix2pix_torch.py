@@ -7,8 +7,8 @@ layer order, so the ``state_dict`` keys are minigan's).
 
 The same recipe as the example: the same networks, the paper's init, Adam 2e-4 with
 betas (0.5, 0.999), the same batches (drawn from the same NumPy seed, in the same
-order), the paper's test mode (dropout on, each test batch's statistics), and the same
-scores (``minigan.eval.translation``) on the test split, so the two runs'
+order), both test modes (eval, then the paper's: dropout on, each test batch's
+statistics), and the same scores (``minigan.eval.translation``) on the test split, so the two runs'
 ``metrics.json`` compare directly. Only the random numbers of the init and of dropout
 differ: torch's generator is not minigan's.
 
@@ -255,10 +255,17 @@ def main(argv=None):
     train_time = time.time() - started
 
     test = load_edges2fashion("test")
-    with torch.no_grad():  # the paper's test time: train mode, dropout and the test batch's statistics
-        outputs = np.concatenate([netG(torch.from_numpy(test.edges[i:i + args.batch_size])).numpy()
-                                  for i in range(0, len(test.edges), args.batch_size)]).astype(np.float32)
-    metrics = translation_scores(load_classifier("fashion-mnist"), outputs, test.images, test.labels)
+    classifier = load_classifier("fashion-mnist")
+
+    def translate():
+        with torch.no_grad():
+            return np.concatenate([netG(torch.from_numpy(test.edges[i:i + args.batch_size])).numpy()
+                                   for i in range(0, len(test.edges), args.batch_size)]).astype(np.float32)
+    netG.eval()  # the example's default: no dropout, running statistics; first, before train mode moves them
+    outputs = translate()
+    metrics = translation_scores(classifier, outputs, test.images, test.labels)
+    netG.train()  # the paper's test time: dropout and the test batch's statistics
+    metrics["test_mode_train"] = translation_scores(classifier, translate(), test.images, test.labels)
     grid = np.stack([test.edges[:16], outputs[:16], test.images[:16]], 1).reshape(-1, 1, 32, 32)
     save_image(grid, os.path.join(args.out, "samples.png"), nrow=6, pad_value=0.5)
     metrics = {"framework": "torch", "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
