@@ -423,3 +423,35 @@ def assert_state_match(module, twin, rtol=1e-5, atol=1e-6):
     theirs = twin.state_dict()
     for name, value in module.state_dict().items():
         np.testing.assert_allclose(to_numpy(value), to_numpy(theirs[name]), rtol=rtol, atol=atol, err_msg=name)
+
+
+def assert_normal_init(module, std=0.02):
+    """The DCGAN / pix2pix init over ``module``'s parameters: every bias 0, every norm's
+    scale (1-D) ~ N(1, std) and every conv or linear weight ~ N(0, std), within the
+    sampling error of n draws (the mean within 5 std / sqrt(n), the std within
+    5 std / sqrt(2n))."""
+    for name, p in module.named_parameters():
+        w = p.numpy().astype(np.float64).ravel()
+        if name.endswith("bias"):
+            assert (w == 0).all(), name
+            continue
+        mean, n = (1.0 if p.ndim == 1 else 0.0), len(w)
+        assert abs(w.mean() - mean) < 5 * std / np.sqrt(n), name
+        assert abs(w.std() - std) < 5 * std / np.sqrt(2 * n), name
+
+
+def assert_forward_backward_match(module, twin, x, rtol=1e-9, atol=1e-12, seed=0):
+    """Run ``module`` and its torch ``twin`` (same weights) on the array ``x``, then
+    backpropagate the same random weighting of the outputs through both: the outputs,
+    the input's gradient, every parameter's gradient and the state after (batch norm's
+    running statistics) must agree. Returns minigan's output."""
+    xm, xt = Tensor(np.array(x), requires_grad=True), torch.tensor(np.array(x), requires_grad=True)
+    out, tout = module(xm), twin(xt)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=rtol, atol=atol, err_msg="output")
+    weight = np.random.default_rng(seed).standard_normal(out.shape).astype(out.numpy().dtype)
+    (out * Tensor(weight)).sum().backward()
+    (tout * torch.tensor(weight)).sum().backward()
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=rtol, atol=atol, err_msg="input's gradient")
+    assert_params_match(module, twin, rtol=rtol, atol=atol, grads=True)
+    assert_state_match(module, twin, rtol=rtol, atol=atol)
+    return out

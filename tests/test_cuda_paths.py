@@ -8,6 +8,7 @@ and a resumed run on that device, and check the stand-in itself refuses what
 CuPy refuses, so that a pass here means something.
 """
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import pytest
 import minigan as mg
 import minigan.nn.functional as F
 from minigan import backend
+from minigan.data import FASHION_MNIST_DIR
 from minigan.models import dcgan, wgan
 from test_examples import CONTRACT, assert_resume_continues_the_run, run
 
@@ -193,6 +195,9 @@ def test_wgan_gp_critic_step_on_cuda_equals_the_cpu_step(fake_cuda):
 EXAMPLES = {  # name: extra arguments (small models, so the runs take a second or two)
     "pca": (), "autoencoder": (), "vae": (), "gan": (), "cgan": (), "dcgan": (), "infogan": (),
     "vaegan": (), "wgan": (),
+    **({"pix2pix": ("--ngf", 4, "--ndf", 4, "--train-examples", 64, "--test-examples", 1000),
+        "cyclegan": ("--width", 2, "--blocks", 1, "--d-width", 2, "--pool-size", 3)}
+       if os.path.isdir(FASHION_MNIST_DIR) else {}),
 }
 
 

@@ -15,7 +15,7 @@ import torch
 import minigan as mg
 from minigan import optim
 from minigan.models import dcgan
-from minigan.testing import assert_params_match, assert_state_match
+from minigan.testing import assert_normal_init, assert_params_match, assert_state_match
 from test_examples import CONTRACT, assert_resume_continues_the_run, run
 from twins.train_dcgan_torch import Discriminator as TorchDiscriminator
 from twins.train_dcgan_torch import Generator as TorchGenerator
@@ -93,17 +93,7 @@ def test_init_is_the_papers_normal_0_002():
     mg.manual_seed(0)
     G, D = dcgan.Generator(image_size=32, width=64), dcgan.Discriminator(image_size=32, width=64)
     for net in (G, D):
-        for name, p in net.named_parameters():
-            w = p.numpy().astype(np.float64).ravel()
-            if name.endswith("bias"):
-                assert (w == 0).all(), name
-                continue
-            # batch norm scales (1-D) ~ N(1, 0.02), conv kernels ~ N(0, 0.02); sampling error of n draws:
-            # the mean within 5 sigma / sqrt(n), the std within 5 sigma / sqrt(2n)
-            mean = 1.0 if p.ndim == 1 else 0.0
-            n = len(w)
-            assert abs(w.mean() - mean) < 5 * 0.02 / np.sqrt(n), name
-            assert abs(w.std() - 0.02) < 5 * 0.02 / np.sqrt(2 * n), name
+        assert_normal_init(net, 0.02)
 
 
 @pytest.mark.parametrize("norm", ["batch", "layer", "instance", None])

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import minigan
+from minigan.data import FASHION_MNIST_DIR, load_edges2fashion
 from minigan.utils import load_checkpoint
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
@@ -282,3 +283,31 @@ def test_an_unwritable_out_stops_before_training(tmp_path, monkeypatch):
 def test_num_samples_is_the_number_written(tmp_path):
     run("gan", tmp_path, "--steps", 1, "--batch-size", 16, "--num-samples", 1500)
     assert np.load(tmp_path / "samples.npz")["x"].shape == (1500, 2)
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason=f"Fashion-MNIST not installed in {FASHION_MNIST_DIR}")
+@pytest.mark.parametrize("loss,patch,generator", [("l1+gan", "70", "unet"), ("l1", "70", "encoder-decoder")])
+def test_pix2pix_example_writes_the_contract_files(tmp_path, loss, patch, generator):
+    metrics = run("pix2pix", tmp_path, "--steps", 3, "--batch-size", 8, "--ngf", 4, "--ndf", 4, "--loss", loss,
+                  "--patch", patch, "--generator", generator, "--train-examples", 64, "--test-examples", 1000)
+    for f in CONTRACT + ["samples.npz"]:
+        assert (tmp_path / f).stat().st_size > 0, f
+    samples = np.load(tmp_path / "samples.npz")
+    test = load_edges2fashion("test", limit=1000)
+    for key in ("input", "output", "target"):
+        assert samples[key].shape == (1000, 1, 32, 32) and samples[key].dtype == np.float32
+        assert samples[key].min() >= -1 and samples[key].max() <= 1
+    np.testing.assert_array_equal(samples["target"], test.images)  # the held-out truth, with its edges and labels
+    np.testing.assert_array_equal(samples["input"], test.edges)
+    np.testing.assert_array_equal(samples["label"], test.labels)
+    assert metrics["steps"] == 3 and metrics["test_examples"] == 1000 and 0 <= metrics["accuracy"] <= 1
+    assert metrics["l1"] == pytest.approx(np.abs(samples["output"] - samples["target"]).mean(), rel=1e-5)
+    assert metrics["test_mode"] == "eval" and 0 <= metrics["test_mode_train"]["accuracy"] <= 1
+    assert ("discriminator" in load_checkpoint(tmp_path / "checkpoint.safetensors")["modules"]) == (loss != "l1")
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason=f"Fashion-MNIST not installed in {FASHION_MNIST_DIR}")
+def test_pix2pix_example_resumed_run_equals_uninterrupted_run(tmp_path):
+    args = ("--batch-size", 8, "--ngf", 4, "--ndf", 4, "--train-examples", 64, "--test-examples", 1000,
+            "--checkpoint-every", 2, "--loss", "gan", "--patch", "image")
+    assert_resume_continues_the_run("pix2pix", tmp_path, 5, 2, args, ["generator", "discriminator"])

@@ -8,3 +8,4 @@ fetched): conditional accuracy, class coverage, and a classifier-feature Fréche
 from .classifier import Classifier, load_classifier, read_classifier, save_classifier, weights_path
 from .scores import (class_coverage, class_histogram, classifier_fd, conditional_accuracy, feature_statistics,
                      frechet_distance, score_samples, within_class_distance)
+from .translation import edge_energy, translation_scores

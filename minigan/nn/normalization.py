@@ -17,10 +17,11 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..functional.normalization import batch_norm, group_norm, instance_norm, layer_norm
+from .linear import Identity
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm", "NORMS_2D", "norm_layer"]
 
 
 def _filled(shape, value, device, dtype):
@@ -188,3 +189,20 @@ class GroupNorm(Module):
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+NORMS_2D = ("batch", "instance", None)
+
+
+def norm_layer(kind, channels):
+    """The normalization after a conv of the image-to-image networks (pix2pix's
+    ``get_norm_layer``): "batch" is ``BatchNorm2d(channels)`` (pix2pix), "instance" is
+    ``InstanceNorm2d(channels)``, no affine and no running statistics (CycleGAN), and
+    None is none (``Identity``, no parameters)."""
+    if kind == "batch":
+        return BatchNorm2d(channels)
+    if kind == "instance":
+        return InstanceNorm2d(channels)
+    if kind is None:
+        return Identity()
+    raise ValueError(f"norm_layer: kind must be one of {NORMS_2D}, got {kind!r}")
