@@ -74,14 +74,19 @@ def ab_bins(grid=GRID, samples=256):
     return (cells.T * grid).astype(np.float64)
 
 
-def nearest_bins(ab, centres, k=1):
+def nearest_bins(ab, centres, k=1, chunk=4096):
     """Indices (P, k) of the ``k`` cell centres nearest each colour of ``ab`` (P, 2),
-    and the squared distances (P, k) to them, nearest first."""
-    d2 = ((ab[:, None, :] - centres[None]) ** 2).sum(-1)
-    index = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(centres) else np.argsort(d2, axis=1)
-    d2k = np.take_along_axis(d2, index, axis=1)
-    order = np.argsort(d2k, axis=1)
-    return np.take_along_axis(index, order, axis=1), np.take_along_axis(d2k, order, axis=1)
+    and the squared distances (P, k) to them, nearest first. ``chunk`` colours at a
+    time, so that the (chunk, Q) distances stay small."""
+    index, d2 = np.empty((len(ab), k), dtype=np.int64), np.empty((len(ab), k))
+    for i in range(0, len(ab), chunk):
+        d = ((ab[i:i + chunk, None, :] - centres[None]) ** 2).sum(-1)
+        near = np.argpartition(d, k - 1, axis=1)[:, :k] if k < len(centres) else np.argsort(d, axis=1)
+        dk = np.take_along_axis(d, near, axis=1)
+        order = np.argsort(dk, axis=1)
+        index[i:i + chunk] = np.take_along_axis(near, order, axis=1)
+        d2[i:i + chunk] = np.take_along_axis(dk, order, axis=1)
+    return index, d2
 
 
 def soft_encode(ab, centres, k=NEIGHBOURS, sigma=SIGMA):
@@ -96,10 +101,29 @@ def soft_encode(ab, centres, k=NEIGHBOURS, sigma=SIGMA):
     return z.reshape(n, h, w, -1).transpose(0, 3, 1, 2).astype(np.float32)
 
 
+def nearest_bin(ab, centres, grid=GRID):
+    """The index (P,) of the cell centre nearest each colour of ``ab`` (P, 2). A colour's
+    nearest grid point is round(ab / grid) * grid, a kept centre for every sRGB colour;
+    only the colours outside every kept cell are searched for."""
+    cells = np.round(ab / grid).astype(np.int64)
+    keys = np.round(centres / grid).astype(np.int64)
+    lo, span = keys.min(0), keys.max(0) - keys.min(0) + 1
+    table = np.full(span, -1, dtype=np.int64)
+    table[tuple((keys - lo).T)] = np.arange(len(keys))
+    at = cells - lo
+    inside = ((at >= 0) & (at < span)).all(1)
+    index = np.full(len(ab), -1, dtype=np.int64)
+    index[inside] = table[tuple(at[inside].T)]
+    missing = index < 0
+    if missing.any():
+        index[missing] = nearest_bins(ab[missing], centres)[0][:, 0]
+    return index
+
+
 def empirical_prior(ab, centres):
     """p (Q,): the share of the pixels of ab (N, 2, H, W) whose nearest cell is each cell."""
-    index, _ = nearest_bins(np.asarray(ab, dtype=np.float64).transpose(0, 2, 3, 1).reshape(-1, 2), centres)
-    return np.bincount(index[:, 0], minlength=len(centres)) / len(index)
+    index = nearest_bin(np.asarray(ab, dtype=np.float64).transpose(0, 2, 3, 1).reshape(-1, 2), centres)
+    return np.bincount(index, minlength=len(centres)) / len(index)
 
 
 def rebalancing_weights(prior, centres, lam=LAMBDA, sigma=SIGMA):
@@ -162,7 +186,7 @@ def classification_loss(logits, z, pixel_weights=None):
 def annealed_mean(logits, centres, temperature=TEMPERATURE):
     """ab (N, 2, H, W) = sum_q softmax(logits / T)_q c_q: T = 1 the mean, T -> 0 the mode."""
     p = F.softmax(logits / temperature, dim=1)
-    c = Tensor(np.asarray(centres, dtype=np.float32)).to(logits.device)
+    c = Tensor(np.asarray(centres, dtype=logits.dtype)).to(logits.device)
     return (p.permute(0, 2, 3, 1) @ c).permute(0, 3, 1, 2)
 
 
