@@ -47,6 +47,13 @@ def crops_lab(pictures, n, size, rng):
     return rgb_to_lab((random_crops(pictures, n, size, rng) + 1) / 2)
 
 
+def scores(ab, true_ab):
+    """The paper's raw AuC and the mean chroma, of the outputs and of a grey guess (ab = 0)."""
+    return {"crops": len(ab), "auc": colorization.ab_error_auc(ab, true_ab), "chroma": colorization.mean_chroma(ab),
+            "target_chroma": colorization.mean_chroma(true_ab),
+            "grey_auc": colorization.ab_error_auc(np.zeros_like(true_ab), true_ab)}
+
+
 def to_rgb(lightness, ab):
     """RGB in [-1, 1] (float32) from the net's input L / 50 - 1 and ab."""
     lab = np.concatenate([(lightness + 1) * 50, ab], axis=1)
@@ -70,7 +77,9 @@ def compare(runs, figure):
     for run in runs:
         with open(os.path.join(run, "metrics.json")) as f:
             m = json.load(f)
-        print(f"{run}: auc {m['auc']:.4f}, chroma {m['chroma']:.2f} (targets {m['target_chroma']:.2f})")
+        for part in [m] + list(m["by_kind"].values()):
+            print(f"{run} ({part['crops']} crops): auc {part['auc']:.3f} (grey {part['grey_auc']:.3f}), "
+                  f"chroma {part['chroma']:.1f} (targets {part['target_chroma']:.1f})")
 
 
 def main(argv=None):
@@ -99,7 +108,7 @@ def main(argv=None):
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
-    train, test, described = load_colour(args.data)
+    train, test, test_kinds, described = load_colour(args.data)
     centres = colorization.ab_bins() if args.loss == "classification" else None
     weights = None
     if rebalance:
@@ -118,7 +127,8 @@ def main(argv=None):
         run.log({"loss": colorization.train_step(net, opt, lightness, ab, centres, weights)})
 
     net.eval()  # batch norm with the statistics averaged in training
-    lab = crops_lab(test, args.num_samples, args.crop, TEST_SEED)
+    crops, picture = random_crops(test, args.num_samples, args.crop, TEST_SEED, return_index=True)
+    lab = rgb_to_lab((crops + 1) / 2)
     lightness = colorization.lightness_input(lab)
     with mg.no_grad():
         ab = np.concatenate([colorization.colorize(net, mg.tensor(lightness[i:i + 250], device=args.device), centres,
@@ -127,13 +137,12 @@ def main(argv=None):
     target = to_rgb(lightness, lab[:, 1:])
     grid([lightness, output, target], os.path.join(run.out, "samples.png"))
     save_npz(os.path.join(run.out, "samples.npz"), input=lightness, output=output, target=target)
-    true_ab = lab[:, 1:]
+    true_ab, kinds = lab[:, 1:], np.array(test_kinds)[picture]
     metrics = run.finish({
         "data": described, "loss": args.loss, "rebalance": rebalance, "bins": None if centres is None else len(centres),
-        "width": args.width, "crop": args.crop, "batch_size": args.batch_size, "test_crops": len(lab),
-        "auc": colorization.ab_error_auc(ab, true_ab), "chroma": colorization.mean_chroma(ab),
-        "target_chroma": colorization.mean_chroma(true_ab),
-        "grey_auc": colorization.ab_error_auc(np.zeros_like(true_ab), true_ab)})
+        "temperature": args.temperature, "width": args.width, "crop": args.crop, "batch_size": args.batch_size,
+        **scores(ab, true_ab),
+        "by_kind": {k: scores(ab[kinds == k], true_ab[kinds == k]) for k in sorted(set(kinds))}})
     print({k: metrics[k] for k in ("steps", "wall_time_s", "auc", "chroma", "target_chroma", "grey_auc")})
     return metrics
 

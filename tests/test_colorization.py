@@ -350,6 +350,8 @@ def test_colorization_example_writes_the_contract_files(tmp_path, flags):
     assert np.median(np.abs(lab[:, 0] - (samples["input"][:50, 0] + 1) * 50)) < 1.0
     assert 0 < metrics["auc"] <= 1 and 0 < metrics["grey_auc"] < 1 and metrics["target_chroma"] > 5
     assert metrics["bins"] == (262 if flags[1] == "classification" else None)
+    kinds = metrics["by_kind"]
+    assert sorted(kinds) == ["pattern", "photo"] and kinds["photo"]["crops"] + kinds["pattern"]["crops"] == 1000
 
 
 def test_colorization_example_resumed_run_equals_uninterrupted_run(tmp_path):
@@ -358,12 +360,20 @@ def test_colorization_example_resumed_run_equals_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(*(np.load(d / "samples.npz")["output"] for d in (once, twice)))
 
 
-def test_colorization_compare_writes_the_figure(tmp_path):
+def test_colorization_compare_writes_the_figure(tmp_path, capsys):
+    rng = np.random.default_rng(13)
+    lightness = rng.uniform(-1, 1, (10, 1, 32, 32)).astype(np.float32)
+    scores = {"crops": 10, "auc": 0.8, "grey_auc": 0.7, "chroma": 20.0, "target_chroma": 30.0}
     for loss in ("l2", "classification"):
-        run("colorization", tmp_path / loss, "--steps", 1, "--batch-size", 4, "--width", 4, "--loss", loss)
+        (tmp_path / loss).mkdir()
+        np.savez(tmp_path / loss / "samples.npz", input=lightness, output=rng.uniform(-1, 1, (10, 3, 32, 32)),
+                 target=rng.uniform(-1, 1, (10, 3, 32, 32)))
+        (tmp_path / loss / "metrics.json").write_text(json.dumps({**scores, "by_kind": {"photo": scores}}))
     figure = tmp_path / "figure.png"
     run("colorization", tmp_path / "unused", "--compare", tmp_path / "l2", tmp_path / "classification",
         "--figure", figure)
     from PIL import Image
     width, height = Image.open(figure).size
     assert (width, height) == (4 * 66 + 2, 8 * 66 + 2)  # grey | l2 | classification | truth, 8 rows of 64 + 2
+    assert capsys.readouterr().out.count("auc 0.800 (grey 0.700), chroma 20.0 (targets 30.0)") == 4
+    assert not (tmp_path / "unused").exists()

@@ -129,32 +129,36 @@ def split_pictures(pictures, test_names=()):
 
 
 def load_colour(data=None):
-    """(train pictures, test pictures, description) for ``--data``: None for the photos and
-    GIMP's patterns, or a folder."""
+    """(train pictures, test pictures, the kind of each test picture, description) for
+    ``--data``: None for the photos ("photo") and GIMP's patterns ("pattern"), or a
+    folder ("picture")."""
     if data is None:
         train, test = split_pictures(load_photos(), TEST_PHOTOS)
         patterns_train, patterns_test = split_pictures(load_gimp_patterns())
-        return train + patterns_train, test + patterns_test, "photos and GIMP patterns"
+        kinds = ["photo"] * len(test) + ["pattern"] * len(patterns_test)
+        return train + patterns_train, test + patterns_test, kinds, "photos and GIMP patterns"
     train, test = split_pictures(load_folder(data))
     if not train:
         raise DataNotFoundError(f"load_colour: {data!r} holds {len(test)} colour pictures; the split needs "
                                 f"at least 2 (every {TEST_EVERY}th is held out for testing)")
-    return train, test, data
+    return train, test, ["picture"] * len(test), data
 
 
 # ---------------------------------------------------------------- crops
 
 
-def random_crops(pictures, n, size, rng):
+def random_crops(pictures, n, size, rng, return_index=False):
     """(n, 3, size, size) float32 crops: each picks a picture uniformly, then a place in it
-    uniformly; a picture smaller than ``size`` is tiled (indices wrap around)."""
+    uniformly; a picture smaller than ``size`` is tiled (indices wrap around). With
+    ``return_index`` also the index of each crop's picture."""
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     crops = np.empty((n, 3, size, size), dtype=np.float32)
-    for i, k in enumerate(rng.integers(len(pictures), size=n)):
+    index = rng.integers(len(pictures), size=n)
+    for i, k in enumerate(index):
         picture = pictures[k]
         rows, cols = (_window(extent, size, rng) for extent in picture.shape[1:])
         crops[i] = picture[:, rows[:, None], cols[None, :]]
-    return crops
+    return (crops, index) if return_index else crops
 
 
 def _window(extent, size, rng):

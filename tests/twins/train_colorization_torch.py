@@ -118,7 +118,7 @@ def main(argv=None):
 
     torch.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
-    train, test, _ = load_colour()
+    train, test, _, _ = load_colour()
     centres = weights = None
     if args.loss == "classification":
         centres = torch.tensor(ab_bins(), dtype=torch.float32)
