@@ -9,8 +9,9 @@
 
 The pictures (``minigan.data.colour``): the colour photos of scikit-learn and
 scikit-image, shrunk to a shorter side of 128, and GIMP's colour patterns
-(``apt-get install gimp-data``). Whole pictures are held out for testing (two photos
-and every 5th pattern); the held-out crops are the same for every run (their own seed).
+(``apt-get install gimp-data``). Whole pictures are held out for testing (astronaut,
+coffee and flower, and every 5th pattern); the held-out crops are the same for every
+run (their own seed).
 
 Writes samples.png (rows of grey input | colorized | truth), losses.png,
 metrics.json, checkpoint.safetensors and samples.npz: ``input`` the L channel as

@@ -173,6 +173,8 @@ def test_test_pictures_are_whole_pictures_no_training_crop_saw():
     values = lambda ps: {int(p[0, 0, 0]) for p in ps}  # noqa: E731
     assert values(train).isdisjoint(values(test)) and len(train) + len(test) == 12
     assert values(test) == {3, 0, 6, 11}  # the named one and every 5th of the rest (p00, p06, p11)
+    train, test = colour.split_pictures(pictures, ["p03", "p07"], every=None)
+    assert values(test) == {3, 7} and len(train) == 10
 
 
 # ---------------------------------------------------------------- soft encoding, rebalancing, annealed mean

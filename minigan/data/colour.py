@@ -21,8 +21,8 @@ from .transforms import rescale, resize
 GIMP_PATTERNS = "/usr/share/gimp/2.0/patterns"
 SKLEARN_PHOTOS = ("china", "flower")
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
-TEST_PHOTOS = ("flower", "coffee")  # held out whole, one from each package
-TEST_EVERY = 5                      # and every 5th pattern (or file of --data DIR), by sorted name
+TEST_PHOTOS = ("astronaut", "coffee", "flower")  # held out whole: half the photos, from both packages
+TEST_EVERY = 5  # and every 5th pattern (or file of --data DIR), by sorted name
 PHOTO_SIDE = 128
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".pat")
 
@@ -119,12 +119,12 @@ def _shrink(image):
     return np.clip(resize(image[None], size)[0], -1.0, 1.0)
 
 
-def split_pictures(pictures, test_names=()):
-    """(train, test) lists of pictures: those named in ``test_names`` and every
-    ``TEST_EVERY``-th of the rest (in sorted order) go to test."""
+def split_pictures(pictures, test_names=(), every=TEST_EVERY):
+    """(train, test) lists of pictures, each in sorted order of the names: those named in
+    ``test_names`` go to test, and (unless ``every`` is None) every ``every``-th of the rest."""
     names = sorted(pictures)
     rest = [n for n in names if n not in test_names]
-    test = set(test_names) & set(names) | set(rest[::TEST_EVERY])
+    test = set(test_names) & set(names) | set(rest[::every] if every else ())
     return [pictures[n] for n in names if n not in test], [pictures[n] for n in names if n in test]
 
 
@@ -133,7 +133,7 @@ def load_colour(data=None):
     ``--data``: None for the photos ("photo") and GIMP's patterns ("pattern"), or a
     folder ("picture")."""
     if data is None:
-        train, test = split_pictures(load_photos(), TEST_PHOTOS)
+        train, test = split_pictures(load_photos(), TEST_PHOTOS, every=None)
         patterns_train, patterns_test = split_pictures(load_gimp_patterns())
         kinds = ["photo"] * len(test) + ["pattern"] * len(patterns_test)
         return train + patterns_train, test + patterns_test, kinds, "photos and GIMP patterns"
