@@ -61,25 +61,25 @@ def to_rgb(lightness, ab):
     return (lab_to_rgb(lab) * 2 - 1).astype(np.float32)
 
 
-def grid(columns, path, rows=8):
-    """Save ``rows`` crops side by side: one column per array of ``columns`` (1 or 3 channels)."""
-    cells = [np.repeat(c[:rows], 3 // c.shape[1], axis=1) for c in columns]
+def grid(columns, path, rows=range(8)):
+    """Save the crops ``rows`` side by side: one column per array of ``columns`` (1 or 3 channels)."""
+    cells = [np.repeat(c[list(rows)], 3 // c.shape[1], axis=1) for c in columns]
     tiles = np.stack(cells, axis=1).reshape(-1, *cells[0].shape[1:])
     tiles = tiles.repeat(2, axis=2).repeat(2, axis=3)  # 32x32 crops shown at 64x64
     save_image(tiles, path, nrow=len(columns), pad_value=1.0)
 
 
-def compare(runs, figure):
+def compare(runs, figure, rows):
     """The figure of docs/colorization.md: grey | each run's output | truth, and its numbers."""
     samples = [np.load(os.path.join(run, "samples.npz")) for run in runs]
     if any(not np.array_equal(s["input"], samples[0]["input"]) for s in samples):
         raise SystemExit("--compare: the runs were scored on different held-out crops (another --crop or --data?)")
-    grid([samples[0]["input"]] + [s["output"] for s in samples] + [samples[0]["target"]], figure)
+    grid([samples[0]["input"]] + [s["output"] for s in samples] + [samples[0]["target"]], figure, rows)
     for run in runs:
         with open(os.path.join(run, "metrics.json")) as f:
             m = json.load(f)
-        for part in [m] + list(m["by_kind"].values()):
-            print(f"{run} ({part['crops']} crops): auc {part['auc']:.3f} (grey {part['grey_auc']:.3f}), "
+        for kind, part in [("all", m)] + list(m["by_kind"].items()):
+            print(f"{run}, {kind} ({part['crops']} crops): auc {part['auc']:.3f} (grey {part['grey_auc']:.3f}), "
                   f"chroma {part['chroma']:.1f} (targets {part['target_chroma']:.1f})")
 
 
@@ -98,9 +98,10 @@ def main(argv=None):
     parser.add_argument("--crop", type=positive_int, default=32, help="crop side, divisible by 4")
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="make --figure from these runs' samples.npz")
     parser.add_argument("--figure", default=os.path.join("docs", "colorization.png"))
+    parser.add_argument("--rows", type=int, nargs="+", default=list(range(8)), help="the crops --figure shows")
     args = parser.parse_args(argv)
     if args.compare:
-        return compare(args.compare, args.figure)
+        return compare(args.compare, args.figure, args.rows)
     if args.crop % 4:
         parser.error(f"--crop {args.crop}: the net halves the size twice; expected a multiple of 4")
     rebalance = args.loss == "classification" and not args.no_rebalance
