@@ -48,13 +48,6 @@ def crops_lab(pictures, n, size, rng):
     return rgb_to_lab((random_crops(pictures, n, size, rng) + 1) / 2)
 
 
-def scores(ab, true_ab):
-    """The paper's raw AuC and the mean chroma, of the outputs and of a grey guess (ab = 0)."""
-    return {"crops": len(ab), "auc": colorization.ab_error_auc(ab, true_ab), "chroma": colorization.mean_chroma(ab),
-            "target_chroma": colorization.mean_chroma(true_ab),
-            "grey_auc": colorization.ab_error_auc(np.zeros_like(true_ab), true_ab)}
-
-
 def to_rgb(lightness, ab):
     """RGB in [-1, 1] (float32) from the net's input L / 50 - 1 and ab."""
     lab = np.concatenate([(lightness + 1) * 50, ab], axis=1)
@@ -143,8 +136,7 @@ def main(argv=None):
     metrics = run.finish({
         "data": described, "loss": args.loss, "rebalance": rebalance, "bins": None if centres is None else len(centres),
         "temperature": args.temperature, "width": args.width, "crop": args.crop, "batch_size": args.batch_size,
-        **scores(ab, true_ab),
-        "by_kind": {k: scores(ab[kinds == k], true_ab[kinds == k]) for k in sorted(set(kinds))}})
+        **colorization.scores(ab, true_ab, kinds)})
     print({k: metrics[k] for k in ("steps", "wall_time_s", "auc", "chroma", "target_chroma", "grey_auc")})
     return metrics
 

@@ -240,3 +240,14 @@ def ab_error_auc(predicted, target, thresholds=range(151)):
 def mean_chroma(ab):
     """The mean of sqrt(a^2 + b^2) over the pixels of ab (N, 2, H, W): how colourful."""
     return float(np.sqrt((np.asarray(ab, np.float64) ** 2).sum(1)).mean())
+
+
+def scores(ab, true_ab, kinds=None):
+    """The raw AuC and the mean chroma of ``ab`` against ``true_ab``, with a grey guess's
+    (ab = 0); with ``kinds`` (one label per crop) also for each kind, under "by_kind"."""
+    found = {"crops": len(ab), "auc": ab_error_auc(ab, true_ab), "chroma": mean_chroma(ab),
+             "target_chroma": mean_chroma(true_ab), "grey_auc": ab_error_auc(np.zeros_like(true_ab), true_ab)}
+    if kinds is not None:
+        kinds = np.asarray(kinds)
+        found["by_kind"] = {k: scores(ab[kinds == k], true_ab[kinds == k]) for k in sorted(set(kinds.tolist()))}
+    return found

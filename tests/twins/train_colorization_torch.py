@@ -96,7 +96,7 @@ def colorize(net, lightness, centres=None, temperature=0.38):
 def main(argv=None):
     from minigan.data.colour import load_colour, random_crops
     from minigan.data.lab import rgb_to_lab
-    from minigan.models.colorization import ab_bins, ab_error_auc, empirical_prior, mean_chroma
+    from minigan.models.colorization import ab_bins, empirical_prior, scores
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--loss", choices=["classification", "l2"], default="classification")
@@ -118,7 +118,7 @@ def main(argv=None):
 
     torch.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
-    train, test, _, _ = load_colour()
+    train, test, test_kinds, _ = load_colour()
     centres = weights = None
     if args.loss == "classification":
         centres = torch.tensor(ab_bins(), dtype=torch.float32)
@@ -134,15 +134,16 @@ def main(argv=None):
         if (step + 1) % 250 == 0:
             print(f"step {step + 1}: loss {loss:.4f} ({time.time() - started:.0f} s)", flush=True)
     net.eval()
-    lab = crops(test, args.num_samples, 20160328)
+    rgb, picture = random_crops(test, args.num_samples, args.crop, 20160328, return_index=True)
+    lab = rgb_to_lab((rgb + 1) / 2)
     with torch.no_grad():
         ab = colorize(net, torch.tensor(lab[:, :1] / 50 - 1, dtype=torch.float32), centres).numpy()
     metrics = {"framework": "torch", "loss": args.loss, "rebalance": weights is not None, "steps": args.steps,
                "seed": args.seed, "wall_time_s": round(time.time() - started, 1),
-               "auc": ab_error_auc(ab, lab[:, 1:]), "chroma": mean_chroma(ab), "target_chroma": mean_chroma(lab[:, 1:])}
+               **scores(ab, lab[:, 1:], np.array(test_kinds)[picture])}
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    print(metrics)
+    print({k: v for k, v in metrics.items() if k != "by_kind"}, metrics["by_kind"])
     return metrics
 
 
