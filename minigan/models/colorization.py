@@ -39,6 +39,11 @@ field there without losing resolution, a 4x4 transposed conv brings it to H/2, a
 against the ab averaged over 2x2 pixels; to colorize, the decoded ab is upsampled
 bilinearly to H and joined to the full-resolution L. The L2 baseline is the same net
 with 2 outputs (ab / 110).
+
+Other deviations: the losses average over pixels where the paper sums (a scale the
+learning rate absorbs); the paper trains with Adam, lr 3e-5, betas (0.9, 0.99) and
+weight decay 1e-3 for 450k steps on ImageNet, the example with lr 1e-3 and no weight
+decay for 1000 steps on 32x32 crops.
 """
 from functools import lru_cache
 
