@@ -356,6 +356,22 @@ def test_colorization_example_writes_the_contract_files(tmp_path, flags):
     assert sorted(kinds) == ["pattern", "photo"] and kinds["photo"]["crops"] + kinds["pattern"]["crops"] == 1000
 
 
+def test_colorization_example_reads_a_folder_of_pictures(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(14)
+    for i in range(6):  # 5 for training, 1 held out
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    metrics = run("colorization", tmp_path / "run", "--data", folder, "--steps", 1, "--batch-size", 4,
+                  "--width", 4, "--loss", "l2")
+    assert metrics["data"] == str(folder) and list(metrics["by_kind"]) == ["picture"]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no pictures here")
+    with pytest.raises(DataNotFoundError, match="no colour PNG, JPEG or .pat pictures"):
+        run("colorization", tmp_path / "empty", "--data", tmp_path / "notes", "--steps", 1)
+
+
 def test_colorization_example_resumed_run_equals_uninterrupted_run(tmp_path):
     args = ("--batch-size", 8, "--width", 4, "--checkpoint-every", 2)
     once, twice = assert_resume_continues_the_run("colorization", tmp_path, 4, 2, args, ["net"])
