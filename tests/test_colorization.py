@@ -8,7 +8,6 @@ network and whole training steps against the torch twin
 example by smoke runs.
 """
 import json
-import os
 import struct
 import warnings
 
@@ -202,7 +201,7 @@ def test_rebalancing_weights_match_torch_twin_and_have_expectation_one():
     smoothed /= smoothed.sum()
     np.testing.assert_allclose(smoothed @ w, 1.0)  # E_p~[w] = 1
     assert np.all(np.diff(w[np.argsort(smoothed)]) <= 1e-12)  # rarer colour, larger weight
-    np.testing.assert_allclose(colorization.rebalancing_weights(prior, CENTRES, lam=1.0), 1.0)  # uniform: no rebalancing
+    np.testing.assert_allclose(colorization.rebalancing_weights(prior, CENTRES, lam=1.0), 1.0)  # all uniform
 
 
 def test_nearest_bin_by_the_grid_is_the_nearest_centre_by_search():
