@@ -6,6 +6,7 @@ from . import transforms
 from .digits import load_digits
 from .edges2fashion import (Edges2Fashion, UnpairedEdges2Fashion, canny_edges, load_edges2fashion,
                             load_unpaired_edges2fashion)
+from .image_folder import image_files, load_image_folder
 from .idx import IDXError, read_idx, write_idx
 from .images import IMAGES, PHOTOS, TEXTURES, load_image, load_lfw_subset
 from .loader import DataLoader
