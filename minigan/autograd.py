@@ -17,6 +17,7 @@ Function comes after every Function that produced one of its inputs), found by
 a loop rather than recursion, so a graph 10,000 ops deep works.
 """
 import contextlib
+import operator
 import weakref
 
 import numpy as np
@@ -71,25 +72,30 @@ def _is_float(dtype):
 _NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: what a tensor may hold
 
 
-def _refuse_non_numeric(data, from_array):
-    """A TypeError, as torch's, for data that is not numbers (None, strings, bytes, objects).
+def _non_numeric_error(data, from_array):
+    """The TypeError, as torch's, for data that is not numbers (None, strings, bytes, objects).
 
     From an array it names the array's type (torch.from_numpy's words); from Python data
     the first element that is not a number (torch.tensor's).
     """
     kind = data.dtype.kind
-    if kind in _NUMERIC_KINDS:
-        return
     numbers = "tensors hold bool, integer, floating-point or complex numbers"
     if from_array:
-        raise TypeError(f"can't convert np.ndarray of type numpy.{data.dtype.type.__name__}; {numbers}")
+        return TypeError(f"can't convert np.ndarray of type numpy.{data.dtype.type.__name__}; {numbers}")
     if kind == "O":
         bad = next((v for v in data.flat if not isinstance(v, (bool, int, float, complex, np.number, np.bool_))),
                    None)
         name = type(bad).__name__
     else:
         name = {"U": "str", "S": "bytes"}.get(kind, data.dtype.name)
-    raise TypeError(f"Could not infer dtype of {name}; {numbers}")
+    return TypeError(f"Could not infer dtype of {name}; {numbers}")
+
+
+
+def _check_numeric(data, from_array):
+    """Raise torch's TypeError unless ``data`` (an array) holds numbers."""
+    if data.dtype.kind not in _NUMERIC_KINDS:
+        raise _non_numeric_error(data, from_array)
 
 
 class Tensor:
@@ -107,16 +113,13 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.array
-        if isinstance(data, np.generic):
+        from_array = hasattr(data, "shape")
+        if not from_array or isinstance(data, np.generic):
             data = np.asarray(data)
-            _refuse_non_numeric(data, from_array=True)
-        elif not hasattr(data, "shape"):
-            data = np.asarray(data)
-            _refuse_non_numeric(data, from_array=False)
-            if data.dtype == np.float64:
+            if not from_array and data.dtype == np.float64:
                 data = data.astype(np.float32)  # Python floats -> torch's default dtype
-        else:
-            _refuse_non_numeric(data, from_array=True)
+        if data.dtype.kind not in _NUMERIC_KINDS:  # _check_numeric, inlined: every op's output passes here
+            raise _non_numeric_error(data, from_array)
         if requires_grad and not _is_float(data.dtype):
             raise RuntimeError(f"only floating-point tensors can require gradients, got {data.dtype}")
         self.array = data
@@ -614,10 +617,10 @@ def _prune(functions, wanted):
     d(critic)/d(image), computes no weight gradients.
     """
     kept, leads = [], set()  # leads: the ids of the kept Functions
-    for f in sorted(functions, key=lambda f: f.generation):  # a producer before its consumers
-        f.needs_input_grad = tuple(
+    for f in sorted(functions, key=operator.attrgetter("generation")):  # a producer before its consumers
+        f.needs_input_grad = tuple([
             x.requires_grad and ((x.creator is not None and id(x.creator) in leads) or _key(x) in wanted)
-            for x in f.inputs)
+            for x in f.inputs])
         if any(f.needs_input_grad):
             kept.append(f)
             leads.add(id(f))

@@ -5,7 +5,7 @@ Floating tensors default to float32; integer data to int64, as torch does.
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, _refuse_non_numeric
+from .autograd import Tensor, _check_numeric
 
 
 def _dtype(dtype, default=np.float32):
@@ -24,11 +24,11 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
         data = data.array
     xp = backend.xp_for(device)
     if hasattr(data, "shape"):
-        _refuse_non_numeric(data, from_array=True)
+        _check_numeric(data, from_array=True)
         array = xp.array(backend.to_device(data, device))
     else:
         array = xp.array(data)
-        _refuse_non_numeric(array, from_array=False)
+        _check_numeric(array, from_array=False)
     if dtype is not None:
         array = array.astype(dtype)
     elif array.dtype == np.float64 and not hasattr(data, "dtype"):

@@ -74,7 +74,7 @@ class KernelForward(Function):
     kernel_op = None
 
     def __call__(self, *inputs):
-        launcher = kernel(self.kernel_op, *(getattr(t, "array", t) for t in inputs))
+        launcher = kernel(self.kernel_op, *[getattr(t, "array", t) for t in inputs])
         if launcher is None:
             return super().__call__(*inputs)
         self.forward = functools.partial(KERNEL_FORWARDS[self.kernel_op], launcher, self)

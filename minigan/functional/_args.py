@@ -13,7 +13,7 @@ def pair(value, name, op):
     """
     values = tuple(value) if hasattr(value, "__len__") and not isinstance(value, str) else (value,)
     try:
-        values = tuple(operator.index(v) for v in values)  # ints (NumPy's too), never a float cut short
+        values = tuple(map(operator.index, values))  # ints (NumPy's too), never a float cut short
     except TypeError:
         raise TypeError(f"{op}(): argument '{name}' must be an int or a tuple of ints, "
                         f"not {type(value).__name__} {value!r}") from None
