@@ -8,19 +8,22 @@ trained for --steps Adam steps on fresh batches of p_r = N(0, 1) and a fixed
 p_g = N(--mu-g, --sigma-g^2), and drawn over the closed form
 D*(x) = p_r(x) / (p_r(x) + p_g(x)) (discriminator.png). metrics.json has the largest
 |D(x) - D*(x)| where the mixture (p_r + p_g) / 2 holds its central 99%, the mean
-|D - D*| under the mixture, and JS(p_r || p_g) next to its estimate from the trained
-D, (log 4 - its loss) / 2.
+|D - D*| under the mixture, and JS(p_r || p_g) next to the value the trained D
+gives, (log 4 + V(D, G)) / 2, with V's two expectations integrated on a grid
+(equal to JS at D = D*, below it for any other D).
 
 Part 2: p_g = N(theta, 1) slides away from p_r = N(0, 1), theta from 0 to
 --sweep-max (divergences.png). For each theta a fresh discriminator and a fresh
 WGAN-GP critic (the ReLU MLP of minigan/models/wgan.py, 1 -> 64 -> 64 -> 1,
-lambda 10, the one-sided penalty: see minigan/models/divergences.py's critic_step
-for why not the two-sided one in 1-D) are trained for --sweep-steps steps from the same initial weights, and
-the generator's gradient d loss / d theta is taken through each (held fixed) on
-4096 samples x = theta + z. Drawn beside the closed forms of
-minigan/models/divergences.py: JS (flat at log 2 once the two separate) and W1
-(= theta, growing); the minimax generator's gradient (= 2 dJS/dtheta with D*,
-vanishing), the non-saturating one, and the WGAN generator's (size 1 everywhere).
+lambda 10, Adam betas (0.5, 0.9), with the one-sided penalty: see critic_step in
+minigan/models/divergences.py for why not the two-sided one in 1-D) are trained
+for --sweep-steps steps from the same initial weights, and the generator's gradient
+d loss / d theta is taken through each (held fixed) on 4096 samples x = theta + z.
+Drawn beside the closed forms of minigan/models/divergences.py: JS (flat at log 2
+once the two separate) and W1 (= theta, growing); the minimax generator's gradient
+(= 2 dJS/dtheta with D*, vanishing), the non-saturating one (growing), and the WGAN
+generator's (1 with the optimal critic; a penalized critic's slope is
+1 + theta / (2 lambda), so its estimate of W1 is theta + theta^2 / (2 lambda)).
 
 Writes discriminator.png, divergences.png, losses.png (part 1's D loss),
 metrics.json and checkpoint.safetensors (part 1's D) into --out; --resume continues
@@ -169,7 +172,7 @@ def plot_sweep(thetas, closed, found, path):
             label="theta (1 + theta / (2 lambda)): the penalized optimum")
     w1.plot(thetas, found["wasserstein_estimate"], "o", color="C2", label="trained critic's E_r f - E_g f")
     w1.set_title("Wasserstein-1: keeps growing")
-    floor = 1e-12  # |gradients| below it are drawn on it (the log scale has no zero)
+    floor = 1e-8  # |gradients| below it are drawn on it (the log scale has no zero)
     thetas, closed, found = thetas[1:], {k: v[1:] for k, v in closed.items()}, {k: v[1:] for k, v in found.items()}
     for key, label, color in (("minimax", "minimax GAN", "C3"), ("non_saturating", "non-saturating GAN", "C0")):
         grads.semilogy(thetas, np.maximum(np.abs(closed[key]), floor), "-", color=color, label=f"{label}, D*")
@@ -177,7 +180,7 @@ def plot_sweep(thetas, closed, found, path):
     grads.semilogy(thetas, np.ones_like(thetas), "-", color="C2", label="WGAN, optimal critic (dW1/dtheta)")
     grads.semilogy(thetas, np.maximum(np.abs(found["wasserstein"]), floor), "o", color="C2",
                    label="WGAN, trained critic")
-    grads.set_ylim(floor / 3, 1e3)
+    grads.set_ylim(floor / 2, 1e2)
     grads.set_title("|d generator loss / d theta| (theta > 0)")
     for axes in (js, w1, grads):
         axes.set_xlabel("theta (p_g = N(theta, 1), p_r = N(0, 1))")
