@@ -159,7 +159,7 @@ def save_distance_histograms(found, report, path):
         axes.hist(h_dist, bins=bins, density=True, alpha=0.5, label=f"held-out real ({len(h_dist)})")
         axes.axvline(numbers["held_out_p1"], color="k", linestyle=":",
                      label=f"held-out 1st percentile: {100 * numbers['share_below_held_out_p1']:.1f}% of samples below")
-        axes.set_title(f"{space} space: distance to the nearest training image")
-        axes.set_xlabel("Euclidean distance")
+        axes.set_title(f"{space} space")
+        axes.set_xlabel("Euclidean distance to the nearest training image")
         axes.legend(fontsize=7)
     atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80, bbox_inches="tight"))
