@@ -115,6 +115,20 @@ def test_example_option_writes_the_pictures_and_the_numbers(tmp_path):
     assert "memorization" not in json.loads((tmp_path / "without" / "metrics.json").read_text())
 
 
+@pytest.mark.parametrize("name,args", [
+    ("gan", ["--data", "digits", "--steps", 2, "--batch-size", 16]),
+    ("dcgan", ["--steps", 2, "--batch-size", 8, "--width", 8]),
+    ("wgan", ["--data", "digits", "--steps", 1, "--batch-size", 8, "--width", 8, "--n-critic", 1]),
+    ("cgan", ["--steps", 2, "--batch-size", 16]),
+    ("infogan", ["--steps", 2, "--batch-size", 16]),
+    ("vaegan", ["--steps", 2, "--batch-size", 16]),
+])
+def test_every_generative_example_takes_the_option(tmp_path, name, args):
+    metrics = run(name, tmp_path, *args, "--nearest-neighbours")
+    assert metrics["memorization"]["samples"] >= 1000
+    assert (tmp_path / "nearest.png").stat().st_size > 0
+
+
 def test_example_option_needs_images():
     with pytest.raises(SystemExit):
         run("gan", "unused", "--data", "ring", "--nearest-neighbours")
