@@ -82,7 +82,8 @@ def main(argv=None):
 
     samples = generate(dcgan.sample_latent(args.num_samples, args.latent_dim).numpy())
     classifier, test = load_classifier(args.data), load(args.data, "test", args.seed)
-    metrics = {**score_samples(classifier, samples, real=test), **run.check_memorization(samples, images, test, classifier)}
+    metrics = {**score_samples(classifier, samples, real=test),
+               **run.check_memorization(samples, images, test, classifier)}
 
     save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)
     ends = dcgan.sample_latent(16, args.latent_dim).numpy()

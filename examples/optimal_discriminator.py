@@ -71,7 +71,8 @@ def main(argv=None):
         fake = dv.sample(args.mu_g, args.sigma_g, args.batch_size, args.device)
         run.log({"d_loss": dv.discriminator_step(discriminator, optimizer, real, fake)})
 
-    metrics = {"two_sided_penalty": args.two_sided_penalty, "mu_g": args.mu_g, "sigma_g": args.sigma_g, "batch_size": args.batch_size, "lr": args.lr,
+    metrics = {"two_sided_penalty": args.two_sided_penalty, "mu_g": args.mu_g, "sigma_g": args.sigma_g,
+               "batch_size": args.batch_size, "lr": args.lr,
                **fit_to_optimum(discriminator, args.mu_g, args.sigma_g, args.device, run.out)}
     metrics.update(sweep(np.linspace(0, args.sweep_max, args.sweep_points), args, run.out))
     metrics = run.finish(metrics)

@@ -117,7 +117,8 @@ def main(argv=None):
 
     classifier = load_classifier(args.data)
     reference = train[np.random.default_rng(args.seed + 1).choice(len(train), min(n, len(train)), replace=False)]
-    scores = {**score_samples(classifier, samples, real=test), **run.check_memorization(samples, train, test, classifier)}
+    scores = {**score_samples(classifier, samples, real=test),
+              **run.check_memorization(samples, train, test, classifier)}
     metrics = run.finish({
         "data": args.data, "model": args.model, "gamma": args.gamma if args.model == "vaegan" else None,
         "loss_kind": args.loss_kind if args.model == "vaegan" else None,

@@ -188,7 +188,8 @@ def main(argv=None):
     else:
         test, _ = load_digits(size=args.image_size, split="test", seed=args.seed)
         classifier = load_classifier("digits")
-        metrics = {**score_samples(classifier, samples, real=test), **run.check_memorization(samples, train, test, classifier)}
+        metrics = {**score_samples(classifier, samples, real=test),
+                   **run.check_memorization(samples, train, test, classifier)}
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8, value_range=(-1, 1))
     save_npz(os.path.join(run.out, "samples.npz"), x=samples)
     metrics = run.finish({"data": args.data, "penalty": args.penalty, "recipe": recipe_name, "n_critic": args.n_critic,

@@ -94,7 +94,8 @@ def test_minimax_gradient_against_d_star_is_twice_djs_dtheta(mu_r, sigma_r, mu_g
     """Envelope theorem: D* maximizes V, so d/dtheta V(D*_theta, G_theta) = dV/dtheta at D* fixed,
     and V(D*, G) = -log 4 + 2 JS."""
     h = 1e-4
-    djs = (dv.js_divergence(mu_r, sigma_r, mu_g + h, sigma_g) - dv.js_divergence(mu_r, sigma_r, mu_g - h, sigma_g)) / (2 * h)
+    djs = (dv.js_divergence(mu_r, sigma_r, mu_g + h, sigma_g)
+           - dv.js_divergence(mu_r, sigma_r, mu_g - h, sigma_g)) / (2 * h)
     assert dv.gan_generator_gradient(mu_r, sigma_r, mu_g, sigma_g, "minimax") == pytest.approx(2 * djs, abs=1e-7)
 
 
