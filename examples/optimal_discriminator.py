@@ -32,14 +32,12 @@ from the checkpoint there. There are no samples: nothing here is generated.
 import os
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 import minigan as mg
 from minigan import optim
 from minigan.models import divergences as dv
 from minigan.models import gan, wgan
-from minigan.utils import atomic_save
+from minigan.utils import save_curves
 from minigan.utils.experiment import (Experiment, RunSettings, example_parser, positive_float, positive_int)
 
 MU_R, SIGMA_R = 0.0, 1.0
@@ -103,19 +101,13 @@ def fit_to_optimum(discriminator, mu_g, sigma_g, device, out):
     log_d, log_1md = -np.logaddexp(0, -logit), -np.logaddexp(0, logit)
     value = np.trapezoid(p_r * log_d + p_g * log_1md, x)
 
-    figure = Figure(figsize=(7, 4))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.fill_between(x, p_r / p_r.max(), alpha=0.2, label="p_r = N(0, 1) (scaled)")
-    axes.fill_between(x, p_g / p_g.max(), alpha=0.2, label=f"p_g = N({mu_g:g}, {sigma_g:g}²) (scaled)")
-    axes.plot(x, d_star, "k--", linewidth=2, label="D*(x) = p_r / (p_r + p_g)")
-    axes.plot(x, d, color="C3", label="D(x), trained")
-    axes.set_xlabel("x")
-    axes.set_ylim(-0.02, 1.05)
-    axes.legend(loc="center right", fontsize=8)
-    axes.set_title("The trained discriminator lands on the optimal one")
-    atomic_save(os.path.join(out, "discriminator.png"), lambda f: figure.savefig(f, format="png", dpi=90,
-                                                                                  bbox_inches="tight"))
+    save_curves([{"lines": [(x, p_r / p_r.max(), "C0:", "p_r = N(0, 1), scaled"),
+                             (x, p_g / p_g.max(), "C1:", f"p_g = N({mu_g:g}, {sigma_g:g}²), scaled"),
+                             (x, d_star, "k--", "D*(x) = p_r / (p_r + p_g)"),
+                             (x, d, "C3-", "D(x), trained")],
+                   "title": "The trained discriminator lands on the optimal one", "xlabel": "x",
+                   "ylim": (-0.02, 1.05)}],
+                os.path.join(out, "discriminator.png"), size=(7, 4))
     return {"d_max_abs_error_central_99": float(np.abs(d - d_star)[central].max()),
             "d_mean_abs_error_under_mixture": float(np.trapezoid(mixture * np.abs(d - d_star), x)),
             "js_closed_form": dv.js_divergence(MU_R, SIGMA_R, mu_g, sigma_g),
@@ -162,32 +154,30 @@ def sweep(thetas, args, out):
 
 
 def plot_sweep(thetas, closed, found, path):
-    figure = Figure(figsize=(12, 3.8))
-    FigureCanvasAgg(figure)
-    js, w1, grads = figure.subplots(1, 3)
-    js.plot(thetas, closed["js"], "k-", label="JS(p_r || p_g)")
-    js.axhline(np.log(2), color="gray", linestyle=":", label="log 2")
-    js.set_title("Jensen-Shannon: saturates")
-    w1.plot(thetas, closed["w1"], "k-", label="W1 = |theta|")
-    w1.plot(thetas, thetas + thetas ** 2 / (2 * wgan.GP_WEIGHT), "--", color="C2",
-            label="theta (1 + theta / (2 lambda)): the penalized optimum")
-    w1.plot(thetas, found["wasserstein_estimate"], "o", color="C2", label="trained critic's E_r f - E_g f")
-    w1.set_title("Wasserstein-1: keeps growing")
+    """divergences.png: JS, W1 and the generator's gradients (on a log scale, theta > 0) against theta."""
     floor = 1e-8  # |gradients| below it are drawn on it (the log scale has no zero)
-    thetas, closed, found = thetas[1:], {k: v[1:] for k, v in closed.items()}, {k: v[1:] for k, v in found.items()}
+
+    def size(values):
+        return np.maximum(np.abs(values[1:]), floor)
+    gradients = []
     for key, label, color in (("minimax", "minimax GAN", "C3"), ("non_saturating", "non-saturating GAN", "C0")):
-        grads.semilogy(thetas, np.maximum(np.abs(closed[key]), floor), "-", color=color, label=f"{label}, D*")
-        grads.semilogy(thetas, np.maximum(np.abs(found[key]), floor), "o", color=color, label=f"{label}, trained D")
-    grads.semilogy(thetas, np.ones_like(thetas), "-", color="C2", label="WGAN, optimal critic (dW1/dtheta)")
-    grads.semilogy(thetas, np.maximum(np.abs(found["wasserstein"]), floor), "o", color="C2",
-                   label="WGAN, trained critic")
-    grads.set_ylim(floor / 2, 1e2)
-    grads.set_title("|d generator loss / d theta| (theta > 0)")
-    for axes in (js, w1, grads):
-        axes.set_xlabel("theta (p_g = N(theta, 1), p_r = N(0, 1))")
-        axes.legend(fontsize=7)
-        axes.grid(alpha=0.3)
-    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80, bbox_inches="tight"))
+        gradients += [(thetas[1:], size(closed[key]), f"{color}-", f"{label}, D*"),
+                      (thetas[1:], size(found[key]), f"{color}o", f"{label}, trained D")]
+    gradients += [(thetas[1:], np.ones(len(thetas) - 1), "C2-", "WGAN, optimal critic (dW1/dtheta)"),
+                  (thetas[1:], size(found["wasserstein"]), "C2o", "WGAN, trained critic")]
+    xlabel = "theta (p_g = N(theta, 1), p_r = N(0, 1))"
+    save_curves([
+        {"lines": [(thetas, closed["js"], "k-", "JS(p_r || p_g)"),
+                   (thetas, np.full(len(thetas), np.log(2)), "k:", "log 2")],
+         "title": "Jensen-Shannon: saturates", "xlabel": xlabel},
+        {"lines": [(thetas, closed["w1"], "k-", "W1 = |theta|"),
+                   (thetas, thetas + thetas ** 2 / (2 * wgan.GP_WEIGHT), "C2--",
+                    "theta (1 + theta / (2 lambda)): the penalized optimum"),
+                   (thetas, found["wasserstein_estimate"], "C2o", "trained critic's E_r f - E_g f")],
+         "title": "Wasserstein-1: keeps growing", "xlabel": xlabel},
+        {"lines": gradients, "log_y": True, "ylim": (floor / 2, 1e2),
+         "title": "|d generator loss / d theta| (theta > 0)", "xlabel": xlabel},
+    ], path)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from minigan import nn, optim
 from minigan.models import divergences as dv
 from minigan.models import gan, wgan
 from minigan.testing import assert_params_match, load_into_twin
+from minigan.utils import save_curves
 from test_examples import assert_resume_continues_the_run, run
 
 PAIRS = [(0.0, 1.0, 0.0, 1.0), (0.0, 1.0, 1.0, 1.0), (0.0, 1.0, 2.0, 0.5), (-1.0, 0.7, 1.5, 2.0),
@@ -264,3 +265,13 @@ def test_example_resumed_run_equals_uninterrupted_run(tmp_path):
                                                   ["discriminator"])
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (once, twice))
     assert a["sweep_w1_critic_estimate"] == b["sweep_w1_critic_estimate"]
+
+
+def test_save_curves_draws_one_panel_per_entry(tmp_path):
+    from PIL import Image
+    x = np.linspace(0, 1, 5)
+    panel = {"lines": [(x, x ** 2, "k-", "x^2"), (x, x + 0.1, "C2o", "x")], "title": "t", "xlabel": "x"}
+    save_curves([panel], tmp_path / "one.png")
+    save_curves([panel, {**panel, "log_y": True, "ylim": (1e-3, 10)}], tmp_path / "two.png")
+    one, two = Image.open(tmp_path / "one.png"), Image.open(tmp_path / "two.png")
+    assert two.size[0] > 1.8 * one.size[0] and abs(two.size[1] - one.size[1]) < 10
