@@ -1,6 +1,6 @@
 """The optimal discriminator on 1-D Gaussians, and why the JS divergence saturates while W1 does not.
 
-    python examples/optimal_discriminator.py                      # CPU, about 30 s
+    python examples/optimal_discriminator.py                      # CPU, about 25 s of one core
     python examples/optimal_discriminator.py --mu-g 1 --sigma-g 2 # another fixed p_g for part 1
 
 Part 1: a discriminator (the MLP of minigan/models/gan.py, 1 -> 32 -> 32 -> 1) is
