@@ -120,7 +120,7 @@ def sweep(thetas, args, out):
     c_init = wgan.Critic(1, 64, 2).to(args.device).state_dict()
     z = mg.randn(GRADIENT_SAMPLES, 1, device=args.device)
     found = {k: [] for k in ("minimax", "non_saturating", "wasserstein", "wasserstein_estimate")}
-    for theta in thetas:
+    for theta in thetas.tolist():  # Python floats: a NumPy scalar would be a host array beside CuPy ones
         discriminator, critic = gan.Discriminator(1, (32, 32)).to(args.device), wgan.Critic(1, 64, 2).to(args.device)
         discriminator.load_state_dict(d_init)
         critic.load_state_dict(c_init)

@@ -132,3 +132,11 @@ def test_every_generative_example_takes_the_option(tmp_path, name, args):
 def test_example_option_needs_images():
     with pytest.raises(SystemExit):
         run("gan", "unused", "--data", "ring", "--nearest-neighbours")
+
+
+def test_example_option_on_cuda(fake_cuda, tmp_path):
+    """Samples made on the GPU (the stand-in CuPy of tests/fake_cupy.py) are checked as on the CPU."""
+    metrics = run("dcgan", tmp_path, "--device", "cuda", "--steps", 2, "--batch-size", 8, "--width", 8,
+                  "--nearest-neighbours")
+    assert metrics["memorization"]["pixel"]["exact_copies"] == 0
+    assert (tmp_path / "nearest.png").stat().st_size > 0

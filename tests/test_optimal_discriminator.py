@@ -275,3 +275,12 @@ def test_save_curves_draws_one_panel_per_entry(tmp_path):
     save_curves([panel, {**panel, "log_y": True, "ylim": (1e-3, 10)}], tmp_path / "two.png")
     one, two = Image.open(tmp_path / "one.png"), Image.open(tmp_path / "two.png")
     assert two.size[0] > 1.8 * one.size[0] and abs(two.size[1] - one.size[1]) < 10
+
+
+def test_example_runs_on_cuda_as_on_the_cpu(fake_cuda, tmp_path):
+    """With --device cuda (the stand-in CuPy of tests/fake_cupy.py) the example runs and writes
+    what it writes on the CPU."""
+    metrics = run("optimal_discriminator", tmp_path, *TINY, "--device", "cuda")
+    assert metrics["device"] == "cuda"
+    assert all(np.isfinite(metrics[k]).all() for k in metrics if k.startswith("sweep_"))
+    assert (tmp_path / "divergences.png").stat().st_size > 0
