@@ -26,7 +26,8 @@ N_CLASSES = 10
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
-    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=4000, batch_size=100)
+    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=4000, batch_size=100,
+                            nearest_neighbours=True)
     parser.add_argument("--latent-dim", type=positive_int, default=100)
     parser.add_argument("--g-dropout", type=unit_float, default=0.0, help="dropout in G (the paper: 0.5)")
     parser.add_argument("--d-dropout", type=unit_float, default=0.0, help="dropout in D (the paper: 0.5)")
@@ -61,7 +62,9 @@ def main(argv=None):
         z = cgan.sample_latent(n, args.latent_dim, args.device)
         samples = generator(z, mg.tensor(y, device=args.device)).numpy().astype(np.float32)
     test, test_labels = load_digits(split="test", seed=args.seed)
-    metrics = score_samples(load_classifier("digits"), samples, labels=y, real=test)
+    classifier = load_classifier("digits")
+    metrics = {**score_samples(classifier, samples, labels=y, real=test),
+               **run.check_memorization(samples, images, test, classifier)}
     # diversity within each label, next to the same for held-out digits (near 0: z is ignored)
     metrics["within_class_distance_samples"] = within_class_distance(samples, y)
     metrics["within_class_distance_test_digits"] = within_class_distance(test, test_labels)

@@ -48,7 +48,7 @@ def load(data, split, seed):
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["digits", "fashion-mnist"], steps=1000, batch_size=64,
-                            lr=2e-4)
+                            lr=2e-4, nearest_neighbours=True)
     parser.add_argument("--latent-dim", type=positive_int, default=100)
     parser.add_argument("--width", type=positive_int, default=32,
                         help="channels of D's first and G's last hidden layer (the paper: 128 at 64x64)")
@@ -81,7 +81,9 @@ def main(argv=None):
                                    for i in range(0, len(z), 500)]).astype(np.float32)
 
     samples = generate(dcgan.sample_latent(args.num_samples, args.latent_dim).numpy())
-    metrics = score_samples(load_classifier(args.data), samples, real=load(args.data, "test", args.seed))
+    classifier, test = load_classifier(args.data), load(args.data, "test", args.seed)
+    metrics = {**score_samples(classifier, samples, real=test),
+               **run.check_memorization(samples, images, test, classifier)}
 
     save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8)
     ends = dcgan.sample_latent(16, args.latent_dim).numpy()

@@ -15,7 +15,7 @@ import numpy as np
 import minigan as mg
 from minigan import optim
 from minigan.data import load_digits, mode_metrics, ring, ring_modes
-from minigan.eval import load_classifier, score_samples
+from minigan.eval import load_classifier, nearest_neighbours, score_samples
 from minigan.models import gan
 from minigan.utils import save_image, save_npz, save_points
 from minigan.utils.experiment import Experiment, RunSettings, check_batch_size, example_parser, positive_int
@@ -33,12 +33,15 @@ def load_data(name, seed):
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
-    parser = example_parser(__doc__.splitlines()[0], data=["ring", "digits"], steps=6000, batch_size=256)
+    parser = example_parser(__doc__.splitlines()[0], data=["ring", "digits"], steps=6000, batch_size=256,
+                            nearest_neighbours=True)
     parser.add_argument("--k", type=positive_int, default=1, help="discriminator steps per generator step")
     parser.add_argument("--loss", choices=["non_saturating", "minimax"], default="non_saturating")
     parser.add_argument("--latent-dim", type=positive_int, default=None)
     parser.add_argument("--hidden", type=positive_int, default=None, help="width of the hidden layers")
     args = parser.parse_args(argv)
+    if args.nearest_neighbours and args.data == "ring":
+        parser.error("--nearest-neighbours compares images: it needs --data digits")
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
@@ -82,7 +85,7 @@ def main(argv=None):
                           f"{100 * metrics['high_quality_share']:.0f}% within 3 sigma")
     else:
         samples = samples.reshape((-1,) + shape)
-        metrics = digit_metrics(samples, train.reshape((-1,) + shape), args.seed)
+        metrics = digit_metrics(samples, train.reshape((-1,) + shape), args.seed, run)
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8, value_range=(-1, 1))
     save_npz(os.path.join(run.out, "samples.npz"), x=samples)
     metrics = run.finish({"data": args.data, "loss": args.loss, "k": args.k, **metrics})
@@ -90,20 +93,18 @@ def main(argv=None):
     return metrics
 
 
-def digit_metrics(samples, train, seed):
+def digit_metrics(samples, train, seed, run):
     """The evaluation classifier's view of the samples (classes hit, the entropy of
     the predicted classes, the classifier-feature Fréchet distance to held-out
     digits), and the mean distance from each sample to its nearest training image
-    next to the same for held-out digits: close values mean samples sit on the data."""
+    next to the same for held-out digits: close values mean samples sit on the data.
+    With --nearest-neighbours, the whole memorization check too."""
     test, _ = load_digits(split="test", seed=seed)
-    scores = score_samples(load_classifier("digits"), samples, real=test)
-    flat = train.reshape(len(train), -1)
-
-    def nearest(x):
-        x = x.reshape(len(x), -1)
-        d2 = (x ** 2).sum(1)[:, None] - 2 * x @ flat.T + (flat ** 2).sum(1)[None]
-        return float(np.sqrt(np.maximum(d2.min(axis=1), 0)).mean())
-    return {**scores, "nn_distance_samples": nearest(samples), "nn_distance_test_digits": nearest(test)}
+    classifier = load_classifier("digits")
+    scores = score_samples(classifier, samples, real=test)
+    return {**scores, "nn_distance_samples": float(nearest_neighbours(samples, train)[0].mean()),
+            "nn_distance_test_digits": float(nearest_neighbours(test, train)[0].mean()),
+            **run.check_memorization(samples, train, test, classifier)}
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from minigan.utils.experiment import (Experiment, RunSettings, example_parser, c
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
-    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=2000, batch_size=100)
+    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=2000, batch_size=100,
+                            nearest_neighbours=True)
     parser.add_argument("--noise-dim", type=positive_int, default=62)
     parser.add_argument("--categories", type=positive_int, default=10)
     parser.add_argument("--continuous", type=nonnegative_int, default=2)
@@ -74,7 +75,8 @@ def main(argv=None):
     samples = generate(z, codes, c_cont)
     classifier = load_classifier("digits")
     test, _ = load_digits(split="test", seed=args.seed)
-    metrics = {**code_purity(classifier.predict(samples), codes, K), **score_samples(classifier, samples, real=test)}
+    metrics = {**code_purity(classifier.predict(samples), codes, K), **score_samples(classifier, samples, real=test),
+               **run.check_memorization(samples, images, test, classifier)}
 
     # the grids: one picture for the categorical code, one for each continuous code
     z = infogan.sample_codes(K, args.noise_dim, K, C, args.device)[0].numpy()

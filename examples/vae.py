@@ -41,7 +41,8 @@ def binarize(x, rng):
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
-    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=10000, batch_size=100, lr=1e-3)
+    parser = example_parser(__doc__.splitlines()[0], data=["digits"], steps=10000, batch_size=100, lr=1e-3,
+                            nearest_neighbours=True)
     parser.add_argument("--latent-dim", type=positive_int, default=10)
     parser.add_argument("--hidden", type=positive_int, default=500)
     args = parser.parse_args(argv)
@@ -98,6 +99,7 @@ def main(argv=None):
         "thickness_vector_ink_change": float(ink(edited_images[:, 3]).mean() - ink(edited_images[:, 1]).mean()),
         "thickness_vector_keeps_class": float(np.mean(kept)),
         **score_samples(classifier, samples, real=test),
+        **run.check_memorization(samples, train, test, classifier),
     })
     print(metrics)
     return metrics

@@ -52,7 +52,7 @@ def load(data, seed):
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["digits", "fashion-mnist"], steps=1200, batch_size=64,
-                            lr=3e-4)
+                            lr=3e-4, nearest_neighbours=True)
     parser.add_argument("--model", choices=["vaegan", "pixel-vae"], default="vaegan")
     parser.add_argument("--gamma", type=nonnegative_float, default=vaegan.GAMMA,
                         help="weight of the feature reconstruction against L_GAN in the decoder's update")
@@ -117,7 +117,8 @@ def main(argv=None):
 
     classifier = load_classifier(args.data)
     reference = train[np.random.default_rng(args.seed + 1).choice(len(train), min(n, len(train)), replace=False)]
-    scores = score_samples(classifier, samples, real=test)
+    scores = {**score_samples(classifier, samples, real=test),
+              **run.check_memorization(samples, train, test, classifier)}
     metrics = run.finish({
         "data": args.data, "model": args.model, "gamma": args.gamma if args.model == "vaegan" else None,
         "loss_kind": args.loss_kind if args.model == "vaegan" else None,

@@ -100,7 +100,7 @@ def optimizers(args, generator, critic):
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
     parser = example_parser(__doc__.splitlines()[0], data=["grid", "ring", "digits"], steps=None,
-                            batch_size=None)
+                            batch_size=None, nearest_neighbours=True)
     parser.add_argument("--paper", action="store_true",
                         help="gp: Algorithm 1's values (lambda 10, Adam 1e-4, betas (0, 0.9), constant lr), "
                              "chosen for images and the default on digits, instead of the toy recipe (lambda 1, "
@@ -132,6 +132,8 @@ def main(argv=None):
     parser.add_argument("--norm", choices=["none", "layer", "instance", "batch"], default=None,
                         help="digits: the critic's normalization (default: layer for gp, batch for clip)")
     args = parser.parse_args(argv)
+    if args.nearest_neighbours and args.data != "digits":
+        parser.error("--nearest-neighbours compares images: it needs --data digits")
     recipe_name = recipe(args)
     if args.steps is None:
         args.steps = 2000 if args.data == "digits" else 6000
@@ -185,7 +187,9 @@ def main(argv=None):
                           f"{100 * metrics['high_quality_share']:.0f}% within 3 sigma")
     else:
         test, _ = load_digits(size=args.image_size, split="test", seed=args.seed)
-        metrics = score_samples(load_classifier("digits"), samples, real=test)
+        classifier = load_classifier("digits")
+        metrics = {**score_samples(classifier, samples, real=test),
+                   **run.check_memorization(samples, train, test, classifier)}
         save_image(samples[:64], os.path.join(run.out, "samples.png"), nrow=8, value_range=(-1, 1))
     save_npz(os.path.join(run.out, "samples.npz"), x=samples)
     metrics = run.finish({"data": args.data, "penalty": args.penalty, "recipe": recipe_name, "n_critic": args.n_critic,

@@ -131,9 +131,11 @@ def interpolates(real, fake, eps=None):
     return eps * real + (1 - eps) * fake
 
 
-def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, eps=None):
+def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, eps=None, one_sided=False):
     """lambda * E_xhat[(||grad_xhat f(xhat)||_2 - 1)^2] on random interpolates of real and fake.
 
+    ``one_sided=True`` penalizes only norms above 1, lambda * E[max(0, ||grad|| - 1)^2]
+    (the variant Gulrajani et al. mention in Section 4; Petzka et al. 2018's WGAN-LP).
     The gradient is taken with ``create_graph=True`` so that the penalty itself can
     be differentiated with respect to the critic's weights (double backward).
     """
@@ -143,7 +145,8 @@ def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, eps=None):
     grads, = mg.grad(scores.sum(), xhat, create_graph=True)
     # the 1e-12 keeps d sqrt(s)/ds finite where a ReLU critic is flat (s = 0); it moves the norm by <= 1e-6
     norms = ((grads.flatten(1) ** 2).sum(dim=1) + 1e-12).sqrt()
-    return weight * ((norms - 1) ** 2).mean()
+    gaps = (norms - 1).clamp(min=0) if one_sided else norms - 1
+    return weight * (gaps ** 2).mean()
 
 
 def clip_weights(critic, c=CLIP):

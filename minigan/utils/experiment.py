@@ -67,8 +67,11 @@ def check_batch_size(parser, batch_size, size, data):
         parser.error(f"--batch-size {batch_size} is larger than the {size} training examples of --data {data}")
 
 
-def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None):
-    """The flags every example takes (docs/DESIGN.md, "Examples contract")."""
+def example_parser(description, data=None, default_data=None, steps=1000, batch_size=64, lr=None,
+                   nearest_neighbours=False):
+    """The flags every example takes (docs/DESIGN.md, "Examples contract"), and
+    --nearest-neighbours where ``nearest_neighbours``: the example generates images and
+    passes them to ``Experiment.check_memorization``."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", type=device, default="cpu", help="cpu (NumPy), cuda or cuda:N (CuPy)")
@@ -91,6 +94,11 @@ def example_parser(description, data=None, default_data=None, steps=1000, batch_
     p.add_argument("--num-samples", type=num_samples, default=MIN_SAMPLES,
                    help=f"samples saved to samples.npz (at least {MIN_SAMPLES})")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    if nearest_neighbours:
+        p.add_argument("--nearest-neighbours", action="store_true",
+                       help="the memorization check (minigan.eval.memorization): each sample's nearest training "
+                            "images in pixel and classifier-feature space (nearest.png, nearest_distances.png), "
+                            "their distances against held-out images' (metrics.json's 'memorization')")
     return p
 
 
@@ -105,13 +113,14 @@ class RunSettings:
     overwrite: bool = False     # start afresh even where OUT already holds a run
     checkpoint_every: int = 500
     progress: bool = True       # show a progress bar
+    nearest_neighbours: bool = False  # run the memorization check at the end
 
     @classmethod
     def from_args(cls, args):
         """The settings from the flags ``example_parser`` parsed."""
         return cls(out=args.out, data=args.data, device=args.device, seed=args.seed, resume=args.resume,
                    overwrite=getattr(args, "overwrite", False), checkpoint_every=args.checkpoint_every,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, nearest_neighbours=getattr(args, "nearest_neighbours", False))
 
 
 class Experiment:
@@ -263,6 +272,15 @@ class Experiment:
         return self.elapsed_before + time.time() - self.started
 
     # --- the end of a run
+
+    def check_memorization(self, samples, train, held_out, classifier=None):
+        """With --nearest-neighbours, ``minigan.eval.check_memorization`` of the samples against
+        the training and held-out images (same shape and range as the samples), pictures into
+        OUT; returns ``{"memorization": its numbers}`` for metrics.json, or {} without the flag."""
+        if not self.settings.nearest_neighbours:
+            return {}
+        from ..eval.memorization import check_memorization
+        return {"memorization": check_memorization(samples, train, held_out, classifier, out=self.out)}
 
     def finish(self, metrics):
         """Write losses.png and metrics.json (the checkpoint was written when

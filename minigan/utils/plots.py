@@ -38,3 +38,26 @@ def save_losses(history, path, title=None, smooth=None):
         axes.set_title(title)
     axes.grid(alpha=0.3)
     atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+
+
+def save_curves(panels, path, size=(4.2, 3.8)):
+    """Line plots side by side, one per panel, saved as a PNG at ``path``.
+
+    Each panel is a dict: ``lines``, a list of (x, y, style, label) with a matplotlib
+    format string as the style (``"k--"``, ``"C2o"``); and optionally ``title``,
+    ``xlabel``, ``log_y`` (a logarithmic y axis) and ``ylim`` (lo, hi).
+    """
+    figure = Figure(figsize=(size[0] * len(panels), size[1]))
+    FigureCanvasAgg(figure)  # Agg without pyplot: no global backend switch, no figure leak
+    for axes, panel in zip(np.atleast_1d(figure.subplots(1, len(panels))), panels):
+        for x, y, style, label in panel["lines"]:
+            axes.plot(x, y, style, label=label)
+        if panel.get("log_y"):
+            axes.set_yscale("log")
+        if "ylim" in panel:
+            axes.set_ylim(*panel["ylim"])
+        axes.set_title(panel.get("title", ""))
+        axes.set_xlabel(panel.get("xlabel", ""))
+        axes.legend(fontsize=7)
+        axes.grid(alpha=0.3)
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80, bbox_inches="tight"))
