@@ -24,7 +24,7 @@ pictures (``minigan.data.load_image_folder``: colour, shorter side resized to
 The recipe: a "cpu" one by default, a "cuda" one with --device cuda; any flag given
 replaces the recipe's value, and metrics.json records what ran. cpu: z and w of 64
 dimensions, C(r) = min(512 / r, 32) feature maps (32 at 4x4 to 16x16, 16 at 32x32),
-batch 32, 2000 steps; cuda: the paper's 512-dim z and w, min(8192 / r, 256) maps,
+batch 32, 1000 steps; cuda: the paper's 512-dim z and w, min(8192 / r, 256) maps,
 batch 32, 25,000 steps. Both: Adam 0.002 with betas (0, 0.99) (the mapping's lr 100x
 lower), R1 gamma 10 every 16th step (StyleGAN2's lazy R1; --r1-interval 1 is
 StyleGAN's every step), style mixing with probability 0.9, w_avg tracked with beta
@@ -50,7 +50,7 @@ from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size,
                                     nonnegative_float, nonnegative_int, positive_float, positive_int, unit_float)
 
 RECIPES = {
-    "cpu": {"z_dim": 64, "channel_base": 512, "channel_max": 32, "batch_size": 32, "steps": 2000},
+    "cpu": {"z_dim": 64, "channel_base": 512, "channel_max": 32, "batch_size": 32, "steps": 1000},
     "cuda": {"z_dim": 512, "channel_base": 8192, "channel_max": 256, "batch_size": 32, "steps": 25000},
 }
 EMA_HALF_LIFE = 10_000  # images (the paper's G_smoothing_kimg = 10)
@@ -143,7 +143,7 @@ def main(argv=None):
                      {"generator": opt_g, "discriminator": opt_d}, rngs={"data": data_rng})
     run.maybe_resume()
 
-    r1 = float("nan")
+    r1 = run.history.get("r1", [float("nan")])[-1]  # step 0 computes it; a resumed run starts from the last
     for step in run.steps(args.steps, desc=f"stylegan/{settings.data}"):
         real = mg.tensor(images[data_rng.choice(len(images), args.batch_size, replace=False)], device=args.device)
         losses = stylegan.train_step(generator, discriminator, opt_g, opt_d, real, step, args.r1_gamma,

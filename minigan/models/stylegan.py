@@ -295,11 +295,13 @@ def r1_penalty(real_logits, real):
 
 def draw_latents(generator, n, mixing_prob=MIXING_PROB, device="cpu"):
     """The random inputs of one G pass in training: z1, z2, the crossover layer (num_ws when
-    this batch is not mixed) and the noise images, drawn in this order."""
+    this batch is not mixed) and the noise images, drawn in this order, in G's dtype."""
+    dtype = generator.synthesis.const.dtype
     z1, z2 = sample_latent(n, generator.z_dim, device), sample_latent(n, generator.z_dim, device)
     u = mg.rand(2).numpy()
     cutoff = 1 + int(u[1] * (generator.num_ws - 1)) if u[0] < mixing_prob else generator.num_ws
-    return z1, z2, cutoff, generator.synthesis.draw_noise(n, device)
+    noise = generator.synthesis.draw_noise(n, device)
+    return z1.to(dtype=dtype), z2.to(dtype=dtype), cutoff, [x.to(dtype=dtype) for x in noise]
 
 
 def generate_mixed(generator, latents, update_w_avg=False):
