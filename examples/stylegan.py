@@ -35,7 +35,6 @@ classifier-feature Fréchet distance (FD) to the test split, for psi = 1, 0.7 an
 (the samples are resized to the classifier's 28x28, as the real images are).
 """
 import argparse
-import math
 import os
 
 import numpy as np
