@@ -22,7 +22,7 @@ from minigan import optim
 from minigan.data import FASHION_MNIST_DIR
 from minigan.models import stylegan
 from minigan.testing import assert_forward_backward_match, assert_params_match, assert_state_match, load_into_twin
-from test_examples import CONTRACT, assert_resume_continues_the_run, run
+from test_examples import CONTRACT, assert_resume_continues_the_run, params, run
 import twins.train_stylegan_torch as T
 
 torch.set_num_threads(1)
@@ -266,8 +266,18 @@ def test_stylegan_example_on_fashion_mnist_scores_the_samples(tmp_path):
 def test_stylegan_example_resumed_run_equals_uninterrupted_run(tmp_path, picture_folder):
     args = ("--data", picture_folder, *TINY, "--checkpoint-every", 2, "--r1-interval", 2)
     once, twice = assert_resume_continues_the_run("stylegan", tmp_path, 5, 3, args, ["generator", "discriminator"])
-    for name in ("samples.npz",):
-        np.testing.assert_array_equal(*(np.load(d / name)["x"] for d in (once, twice)))
+    _assert_same_ema(once, twice)
+    np.testing.assert_array_equal(*(np.load(d / "samples.npz")["x"] for d in (once, twice)))
+
+
+def _assert_same_ema(once, twice):
+    """The moving average of G's weights (and its copied w_avg) in both runs' checkpoints, bit for bit."""
+    a, b = params(once, "ema"), params(twice, "ema")
+    assert int(a["num_updates"]) == int(b["num_updates"]) > 0
+    for table in ("shadow", "shadow_buffers"):
+        assert a[table].keys() == b[table].keys()
+        for k in a[table]:
+            np.testing.assert_array_equal(a[table][k], b[table][k], err_msg=f"ema.{table}.{k}")
 
 
 @pytest.mark.parametrize("bad, message", [(("--resolution", "24"), "power of two"),
@@ -285,3 +295,13 @@ def test_stylegan_example_refuses_a_folder_without_pictures(tmp_path):
     (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
     with pytest.raises(Exception, match="no PNG or JPEG"):
         run("stylegan", tmp_path / "out", "--data", tmp_path / "empty", *TINY)
+
+
+def test_stylegan_example_on_cuda_continues_a_resumed_run(fake_cuda, tmp_path, picture_folder):
+    """The GPU recipe's code path on the CuPy stand-in (tests/fake_cupy.py; no GPU needed): the
+    "cuda" recipe with tiny widths, stopped and resumed, ends where an uninterrupted run ends."""
+    args = ("--data", picture_folder, "--device", "cuda", *TINY, "--checkpoint-every", 2, "--r1-interval", 2)
+    once, twice = assert_resume_continues_the_run("stylegan", tmp_path, 4, 2, args, ["generator", "discriminator"])
+    _assert_same_ema(once, twice)
+    metrics = json.loads((once / "metrics.json").read_text())
+    assert metrics["device"] == "cuda" and metrics["recipe"] == "cuda" and metrics["z_dim"] == 4
