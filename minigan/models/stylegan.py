@@ -29,7 +29,7 @@ Three tricks make the point of the lectures' figures:
   * **Stochastic variation** (sec. 3.3): one w, many noise draws: only the details
     the noise controls change.
 
-The networks (App. C, Table 4's configuration), for resolution R = 2^k and the
+The networks (App. C and the official code, ``training/networks_stylegan.py``), for resolution R = 2^k and the
 feature maps C(r) = min(channel_base / r, channel_max) (the paper: 8192 / r, max 512):
 
     mapping: z (z_dim) -> pixel norm -> 8 x [equalized linear (lr multiplier 0.01),
@@ -51,15 +51,16 @@ bias is 0 and its output y_s enters as 1 + y_s (the official code's ``style_mod`
 so every style starts as the identity; AdaIN's epsilon is 1e-8 (the code's
 ``instance_norm``); the noise scales B start at 0.
 
-The objective (sec. 4 and App. C, the official code's ``G_logistic_ns`` /
-``D_logistic_r1``): the non-saturating logistic loss with the R1 penalty on reals
+The objective (App. C; the official code's ``G_logistic_nonsaturating`` and
+``D_logistic_simplegp`` with r1_gamma 10): the non-saturating logistic loss with the R1 penalty on reals
 (Mescheder et al. 2018),
 
     L_D = E_z softplus(D(G(z))) + E_x softplus(-D(x)) + gamma/2 E_x ||grad_x D(x)||^2,
     L_G = E_z softplus(-D(G(z))),
 
 gamma = 10, Adam with betas (0, 0.99) and eps 1e-8 for both networks, the mapping's
-learning rate 100 times lower through its lr multiplier.
+learning rate 100 times lower through its lr multiplier. The learning rate is
+the examples' choice: 0.002 (StyleGAN2's; StyleGAN used 0.001 at low resolutions).
 
 Named choices and deviations:
   * **lazy R1** (StyleGAN2, Karras et al. 2020, sec. 3.1): ``r1_interval`` = k adds the
@@ -69,7 +70,7 @@ Named choices and deviations:
     separate Adam step and compensates with lr and betas to the power k/(k+1);
     here it joins D's main step, so Adam sees no extra steps and needs no change;
   * no progressive growing: both networks are built at the final resolution, as
-    StyleGAN2 (the paper grew them as ProGAN; ``minigan.models.progan`` is that lecture);
+    StyleGAN2 (the paper grew them as ProGAN did);
   * nearest-neighbour upsampling and average-pool downsampling without the paper's
     [1, 2, 1] blur filter (its App. C "bilinear" filtering): the small default
     resolutions have little aliasing to lose;
