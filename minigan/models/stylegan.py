@@ -52,8 +52,8 @@ so every style starts as the identity; AdaIN's epsilon is 1e-8 (the code's
 ``instance_norm``); the noise scales B start at 0.
 
 The objective (App. C; the official code's ``G_logistic_nonsaturating`` and
-``D_logistic_simplegp`` with r1_gamma 10): the non-saturating logistic loss with the R1 penalty on reals
-(Mescheder et al. 2018),
+``D_logistic_simplegp`` with r1_gamma 10): the non-saturating logistic loss with
+the R1 penalty on reals (Mescheder et al. 2018),
 
     L_D = E_z softplus(D(G(z))) + E_x softplus(-D(x)) + gamma/2 E_x ||grad_x D(x)||^2,
     L_G = E_z softplus(-D(G(z))),
@@ -66,14 +66,14 @@ Named choices and deviations:
   * **lazy R1** (StyleGAN2, Karras et al. 2020, sec. 3.1): ``r1_interval`` = k adds the
     penalty, weighted k gamma/2, to D's loss every k-th step only (k = 1 is
     StyleGAN's every step). The examples default to k = 16 as StyleGAN2: the double
-    backward is the dearest part of a CPU step. StyleGAN2 takes that term as a
+    backward makes a step much dearer (docs/stylegan.md has the times). StyleGAN2 takes that term as a
     separate Adam step and compensates with lr and betas to the power k/(k+1);
     here it joins D's main step, so Adam sees no extra steps and needs no change;
   * no progressive growing: both networks are built at the final resolution, as
     StyleGAN2 (the paper grew them as ProGAN did);
   * nearest-neighbour upsampling and average-pool downsampling without the paper's
-    [1, 2, 1] blur filter (its App. C "bilinear" filtering): the small default
-    resolutions have little aliasing to lose;
+    [1, 2, 1] blur filter (its App. C "bilinear" filtering), a simplification whose
+    effect is not measured here;
   * truncation applies to every layer (the paper's figures use all layers; its
     released samples truncated only the first 8 layers at psi 0.7);
   * one crossover layer per batch, drawn uniformly from 1 .. num_ws - 1, as the
