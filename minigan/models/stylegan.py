@@ -65,8 +65,8 @@ the examples' choice: 0.002 (StyleGAN2's; StyleGAN used 0.001 at low resolutions
 Named choices and deviations:
   * **lazy R1** (StyleGAN2, Karras et al. 2020, sec. 3.1): ``r1_interval`` = k adds the
     penalty, weighted k gamma/2, to D's loss every k-th step only (k = 1 is
-    StyleGAN's every step). The examples default to k = 16 as StyleGAN2: the double
-    backward makes a step much dearer (docs/stylegan.md has the times). StyleGAN2 takes that term as a
+    StyleGAN's every step). The examples default to k = 16 as StyleGAN2, which saves
+    the double backward's cost on 15 steps of 16 (docs/stylegan.md has the times). StyleGAN2 takes that term as a
     separate Adam step and compensates with lr and betas to the power k/(k+1);
     here it joins D's main step, so Adam sees no extra steps and needs no change;
   * no progressive growing: both networks are built at the final resolution, as
