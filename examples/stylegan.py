@@ -8,7 +8,8 @@ stochastic_variation.png, losses.png, metrics.json, checkpoint.safetensors and
 samples.npz (x: --num-samples images, psi = 1, clamped to [-1, 1]) into --out;
 --resume continues from the checkpoint there. The pictures and samples come from
 the exponential moving average of G's weights (the paper's G_smoothing: half-life
-of 10,000 images).
+of 10,000 images), ramped up as StyleGAN2-ADA's: the half-life is at most 5% of the
+images seen so far, so that a short run does not average in its first, random weights.
 
   * style_mixing.png: three grids side by side, B's coarse (4x4, 8x8), middle and fine
     (the last resolution) styles copied onto A. In each grid the top row is source B,
@@ -53,6 +54,7 @@ RECIPES = {
     "cuda": {"z_dim": 512, "channel_base": 8192, "channel_max": 256, "batch_size": 32, "steps": 25000},
 }
 EMA_HALF_LIFE = 10_000  # images (the paper's G_smoothing_kimg = 10)
+EMA_RAMPUP = 0.05  # StyleGAN2-ADA's ema_rampup: the half-life is at most this share of the images seen
 PSIS = (1.0, 0.7, 0.5, 0.0)
 
 
@@ -112,6 +114,8 @@ def main(argv=None):
     parser.add_argument("--mixing-prob", type=unit_float, default=stylegan.MIXING_PROB)
     parser.add_argument("--ema-half-life", type=positive_float, default=EMA_HALF_LIFE,
                         help="images after which an old weight counts half in G's moving average")
+    parser.add_argument("--ema-rampup", type=nonnegative_float, default=EMA_RAMPUP,
+                        help="the half-life is at most this share of the images seen so far (0: no ramp-up)")
     args = parser.parse_args(argv)
     recipe = "cuda" if args.device.startswith("cuda") else "cpu"
     for key, value in RECIPES[recipe].items():
@@ -134,7 +138,7 @@ def main(argv=None):
     discriminator = stylegan.Discriminator(**net).to(args.device)
     opt_g = optim.Adam(generator.parameters(), lr=args.lr, betas=stylegan.ADAM_BETAS, eps=1e-8)
     opt_d = optim.Adam(discriminator.parameters(), lr=args.lr, betas=stylegan.ADAM_BETAS, eps=1e-8)
-    ema = optim.EMA(generator, decay=0.5 ** (args.batch_size / args.ema_half_life))
+    ema = optim.EMA(generator)
 
     settings = RunSettings.from_args(args)
     settings.data = "fashion-mnist" if args.data == "fashion-mnist" else os.path.basename(os.path.abspath(args.data))
@@ -147,6 +151,10 @@ def main(argv=None):
         real = mg.tensor(images[data_rng.choice(len(images), args.batch_size, replace=False)], device=args.device)
         losses = stylegan.train_step(generator, discriminator, opt_g, opt_d, real, step, args.r1_gamma,
                                      args.r1_interval, args.mixing_prob)
+        half_life = args.ema_half_life
+        if args.ema_rampup:  # images seen before this step, as StyleGAN2-ADA's cur_nimg
+            half_life = min(half_life, args.ema_rampup * step * args.batch_size)
+        ema.decay = 0.5 ** (args.batch_size / max(half_life, 1e-8))  # a function of the step, so resumable
         ema.update()
         r1 = losses.pop("r1", r1)  # computed every --r1-interval steps: the latest value, logged every step
         run.log({**losses, **({"r1": r1} if args.r1_interval else {})})
