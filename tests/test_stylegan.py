@@ -4,10 +4,10 @@ The twin loads minigan's weights: the mapping network (with truncation and the w
 update), the synthesis network with fixed noise, the discriminator, the R1 penalty
 and its gradient with respect to D's weights (the double backward), and whole
 training steps (R1 on some, style mixing, Adam betas (0, 0.99), the mapping's lr
-multiplier) must agree, in float64 to 1e-9 for the networks and in float32 for the
-steps. The init, style mixing and truncation are checked against their definitions,
-and the example by smoke runs (Fashion-MNIST, and a folder of pictures), a resumed
-run, and its errors on bad input.
+multiplier) must agree: the networks in float64 to 1e-9, the steps in float64 to 1e-8
+and in float32 to 1e-4. The init, style mixing and truncation are checked against
+their definitions, and the example by smoke runs (Fashion-MNIST, a folder of pictures,
+the CuPy stand-in), resumed runs, and its errors on bad input.
 """
 import json
 import os
