@@ -15,6 +15,7 @@ images seen so far, so that a short run does not average in its first, random we
     (the last resolution) styles copied onto A. In each grid the top row is source B,
     the left column source A, and cell (A, B) is A's styles with B's at those layers.
   * truncation.png: a row per z, a column per psi in 1, 0.7, 0.5, 0 (w_avg + psi (w - w_avg)).
+  These two figures draw every image with the same noise, so that only the styles differ.
   * stochastic_variation.png: a row per w, six draws of the noise inputs, then the
     per-pixel standard deviation over 64 draws (black 0, white the row's largest).
 
@@ -77,13 +78,14 @@ def load(data, split, size):
     return load_image_folder(data, size, channels=3)
 
 
-def style_mixing_grid(generate_ws, generator, w_a, w_b):
-    """Three grids (coarse, middle, fine) of A rows x B columns, side by side, as one image."""
+def style_mixing_grid(generate_ws, generator, w_a, w_b, noise):
+    """Three grids (coarse, middle, fine) of A rows x B columns, side by side, as one image;
+    every image drawn with the same ``noise``, so that only the styles differ."""
     sizes = np.array(generator.synthesis.sizes)
     top = generator.resolution
     levels = [sizes <= 8, (sizes > 8) & (sizes < top), sizes == top]
     blank = np.ones((1, generator.channels, top, top), np.float32)  # white corner
-    a, b = generate_ws(w_a[:, None].repeat(generator.num_ws, 1)), generate_ws(w_b[:, None].repeat(generator.num_ws, 1))
+    a, b = (generate_ws(w[:, None].repeat(generator.num_ws, 1), noise) for w in (w_a, w_b))
     grids = []
     for from_b in levels:
         if not from_b.any():  # no middle layers at 8x8 and 16x16
@@ -91,7 +93,7 @@ def style_mixing_grid(generate_ws, generator, w_a, w_b):
         cells = [np.concatenate([blank, b])]
         for i in range(len(w_a)):
             ws = np.where(from_b[None, :, None], w_b[:, None], w_a[i][None, None])  # (nB, num_ws, w_dim)
-            cells.append(np.concatenate([a[i:i + 1], generate_ws(ws)]))
+            cells.append(np.concatenate([a[i:i + 1], generate_ws(ws, noise)]))
         grids.append(make_grid(np.concatenate(cells), nrow=len(w_b) + 1, normalize=True, value_range=(-1, 1)))
     gap = np.ones((grids[0].shape[0], grids[0].shape[1], 3 * top // 8), np.float32)
     return np.concatenate([x for g in grids for x in (g, gap)][:-1], axis=2) * 2 - 1
@@ -165,9 +167,10 @@ def main(argv=None):
     mg.manual_seed(args.seed + 1)
 
     def generate_ws(ws, noise=None):
+        """Images of styles (N, num_ws, w_dim); ``noise``: one (1, 1, r, r) image per layer shared by all
+        N, or None for fresh noise per image."""
         with mg.no_grad():
-            return np.concatenate([generator.synthesis(mg.tensor(ws[i:i + 250], device=args.device),
-                                                       None if noise is None else noise[i:i + 250]).numpy()
+            return np.concatenate([generator.synthesis(mg.tensor(ws[i:i + 250], device=args.device), noise).numpy()
                                    for i in range(0, len(ws), 250)]).astype(np.float32)
 
     def mapping(z, psi=1.0):
@@ -189,12 +192,13 @@ def main(argv=None):
     save_npz(os.path.join(run.out, "samples.npz"), x=samples[1.0])
 
     w = mapping(stylegan.sample_latent(10, args.z_dim).numpy())
-    save_image(style_mixing_grid(generate_ws, generator, w[:5], w[5:])[None],
+    noise = generator.synthesis.draw_noise(1, args.device)  # one draw for the mixing grid and the sweep
+    save_image(style_mixing_grid(generate_ws, generator, w[:5], w[5:], noise)[None],
                os.path.join(run.out, "style_mixing.png"), nrow=1, padding=0)
     rows = mapping(stylegan.sample_latent(8, args.z_dim).numpy())
     w_avg = generator.mapping.w_avg.numpy()
     sweep = np.stack([w_avg + psi * (rows - w_avg) for psi in PSIS], 1).reshape(-1, rows.shape[1])
-    save_image(generate_ws(broadcast(sweep)), os.path.join(run.out, "truncation.png"), nrow=len(PSIS))
+    save_image(generate_ws(broadcast(sweep), noise), os.path.join(run.out, "truncation.png"), nrow=len(PSIS))
     variation = []
     for w_row in mapping(stylegan.sample_latent(4, args.z_dim).numpy()):
         draws = generate_ws(broadcast(np.repeat(w_row[None], 64, 0)))
