@@ -17,8 +17,7 @@ images D sees are cross-faded the same way (the official code's ``process_reals`
 the step reimplementations often miss): x_real = (1 - alpha) * upsample(avgpool(x))
 + alpha * x, so early in a fade the real images have no more detail than G can
 make. Each stage has two phases of equal length: the fade, then a stable phase at
-alpha = 1 (the paper: 800k images each; here ``--steps`` split evenly, see
-``schedule``).
+alpha = 1 (the paper: 800k images each; here a number of steps, see ``schedule``).
 
 The objective is WGAN-GP (``wgan.py``) with a drift term that keeps the critic's
 scores near 0 (the paper, Appendix A.1):
@@ -96,18 +95,15 @@ def channels_at(stage, fmap_base=256, fmap_max=64):
     return min(fmap_base // 2 ** (stage + 1), fmap_max)
 
 
-def schedule(step, total_steps, stages):
-    """(stage, alpha) at 0-based ``step`` of a run of ``total_steps`` growing through ``stages``.
-
-    The run is cut into 2 * stages - 1 phases of equal length (the last takes the
-    remainder): 4x4 stable, then for each new resolution a fade (alpha rising
-    linearly from 0 at its first step towards 1) and a stable phase (alpha = 1)."""
-    phases = 2 * stages - 1
-    length = max(total_steps // phases, 1)
-    phase = min(step // length, phases - 1)
+def schedule(step, phase_steps, stages):
+    """(stage, alpha) at 0-based ``step`` when growing through ``stages`` in phases of
+    ``phase_steps`` steps: 4x4 stable, then for each new resolution a fade (alpha rising
+    linearly from 0 at its first step towards 1) and a stable phase (alpha = 1). After
+    the 2 * stages - 1 phases, training stays at the final resolution."""
+    phase = min(step // phase_steps, 2 * stages - 2)
     stage = (phase + 1) // 2
     if phase % 2 == 1:  # a fade
-        return stage, (step - phase * length) / length
+        return stage, (step - phase * phase_steps) / phase_steps
     return stage, 1.0
 
 
