@@ -15,7 +15,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as TF
 
 import minigan as mg
 from minigan import optim

@@ -172,12 +172,10 @@ def train_step(G, D, opt_g, opt_d, real, stage, alpha, z_d, eps, z_g, gp_weight=
     d_loss.backward()
     opt_d.step()
 
-    for p in D.parameters():
-        p.requires_grad_(False)
+    D.requires_grad_(False)
     g_loss = -D(G(z_g, stage, alpha), stage, alpha).mean()
     opt_g.zero_grad()
     g_loss.backward()
     opt_g.step()
-    for p in D.parameters():
-        p.requires_grad_(True)
+    D.requires_grad_(True)
     return d_loss.item(), g_loss.item()
