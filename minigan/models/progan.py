@@ -58,6 +58,8 @@ Deviations, all for a CPU:
     larger below) and the schedule in steps, not in images shown;
   * the Adam state is reset once per new resolution, at the start of its fade;
     the official code resets it again when the fade ends;
+  * ``examples/progan.py`` averages G with decay 0.99, not 0.999 (its phases are
+    600 steps, not tens of thousands; it says why);
   * no minibatch repeats (the official code reuses each real batch for 4 steps),
     no learning-rate ramp, no label conditioning;
   * G's output is not clamped in training (linear, as the paper's); the samples a
