@@ -73,7 +73,7 @@ from minigan import nn
 from minigan.functional import avg_pool2d, interpolate, leaky_relu, lerp, minibatch_stddev, pixel_norm
 
 from .latent import sample_latent
-from .wgan import critic_loss, generator_loss, gradient_penalty
+from .wgan import critic_loss, generator_loss, gradient_penalty, wasserstein_estimate
 
 GP_WEIGHT = 10.0      # lambda
 DRIFT = 0.001         # eps_drift
@@ -275,10 +275,10 @@ def train_step(generator, discriminator, opt_g, opt_d, real, stage, alpha, ema=N
     another z, through the updated D. ``ema`` (an ``optim.EMA`` of G) is updated
     after G's step. Noise is drawn z, the penalty's eps, then z for G.
     Returns the losses as floats."""
-    real = real_images(real, stage, alpha)
-    def critic(x):
+    def critic(x):  # D at this stage and alpha, a function of the images only (for the penalty)
         return discriminator(x, stage, alpha)
 
+    real = real_images(real, stage, alpha)
     z = sample_latent(real.shape[0], generator.latent_dim, real.device)
     with mg.no_grad():
         fake = generator(z, stage, alpha)
@@ -300,4 +300,4 @@ def train_step(generator, discriminator, opt_g, opt_d, real, stage, alpha, ema=N
     if ema is not None:
         ema.update(generator)
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "penalty": gp.item(),
-            "wasserstein": (real_scores.mean() - fake_scores.mean()).item()}
+            "wasserstein": wasserstein_estimate(real_scores, fake_scores).item()}
