@@ -18,6 +18,7 @@ import torch
 
 import minigan as mg
 from minigan import optim
+from minigan.data import DataNotFoundError
 from minigan.functional import avg_pool2d, interpolate
 from minigan.models import progan
 from minigan.testing import assert_params_match, load_into_twin
@@ -308,3 +309,12 @@ def test_progan_example_resumed_run_equals_uninterrupted_run(tmp_path, pictures)
         assert sorted(a) == sorted(b)
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{name}: {k}")
+
+
+def test_progan_example_names_a_bad_data_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        run("progan", tmp_path / "run", "--data", tmp_path / "missing")
+    assert error.value.code == 2 and "expected fashion-mnist or a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataNotFoundError, match="no PNG or JPEG pictures"):
+        run("progan", tmp_path / "run", "--data", tmp_path / "empty")
