@@ -318,3 +318,12 @@ def test_progan_example_names_a_bad_data_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataNotFoundError, match="no PNG or JPEG pictures"):
         run("progan", tmp_path / "run", "--data", tmp_path / "empty")
+
+
+def test_progan_example_runs_on_cuda_arrays(fake_cuda, tmp_path, pictures):
+    # CuPy replaced by the project's stand-in, which refuses what CuPy refuses
+    metrics = run("progan", tmp_path / "run", "--device", "cuda", "--data", pictures, "--resolution", 8,
+                  "--steps", 4, "--phase-steps", 1, *SMALL)
+    assert metrics["device"] == "cuda" and metrics["steps"] == 4
+    x = np.load(tmp_path / "run" / "samples.npz")["x"]
+    assert x.shape == (1000, 3, 8, 8) and np.isfinite(x).all()
