@@ -1,7 +1,7 @@
 """Train a progressively growing GAN (Karras et al. 2018): 4x4, then 8x8, then 16x16, each new block faded in.
 
-    python examples/progan.py                                  # Fashion-MNIST grown to 16x16, CPU, ~15 CPU-minutes
-    python examples/progan.py --resolution 32                  # to 32x32 (the issue's size; about 3x the CPU time)
+    python examples/progan.py                                  # Fashion-MNIST grown to 16x16, CPU, ~11 CPU-minutes
+    python examples/progan.py --resolution 32                  # to 32x32 (the issue's size; ~3x the CPU time, estimated)
     python examples/progan.py --device cuda --data DIR --resolution 64 --fmap-base 2048 --fmap-max 256 \\
         --phase-steps 5000                                     # a folder of PNG/JPEG pictures, in colour, on a GPU
 
@@ -21,7 +21,7 @@ state is reset when a new resolution starts. Defaults and why they differ from
 the paper (512 channels, z of 512 dims, 800k images per phase): 64 channels at
 4x4 and 8x8, 32 at 16x16, z of 64 dims, batch 32 and 600 steps per phase (19k
 images), and 16x16 instead of the issue's 32x32, so that the default run takes
-about a quarter of an hour of one CPU core; --resolution 32 grows one stage more.
+about 11 minutes of one CPU core (docs/progan.md); --resolution 32 grows one stage more.
 The EMA of G decays by 0.99 per step (the paper: 0.999): with phases of 600 steps,
 0.999 would leave a new block's averaged weights 30% their untrained init at the
 end of its stable phase (0.999^1200); 0.99 averages over the last ~100 steps.
