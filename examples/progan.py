@@ -1,7 +1,7 @@
 """Train a progressively growing GAN (Karras et al. 2018): 4x4, then 8x8, then 16x16, each new block faded in.
 
     python examples/progan.py                                  # Fashion-MNIST grown to 16x16, CPU, ~11 CPU-minutes
-    python examples/progan.py --resolution 32                  # to 32x32 (the issue's size; ~3x the CPU time, estimated)
+    python examples/progan.py --resolution 32                  # to 32x32 (the issue's size; ~3x the CPU, estimated)
     python examples/progan.py --device cuda --data DIR --resolution 64 --fmap-base 2048 --fmap-max 256 \\
         --phase-steps 5000                                     # a folder of PNG/JPEG pictures, in colour, on a GPU
 
@@ -111,8 +111,8 @@ def main(argv=None):
     parser.add_argument("--phase-steps", type=positive_int, default=600,
                         help="steps of each fade and each stable phase (the paper: 800k images)")
     parser.add_argument("--ema-decay", type=unit_float, default=0.99,
-                        help=f"decay of the EMA of G's weights (the paper: {progan.EMA_DECAY}, for phases "
-                             "of ~25k steps; at 0.999 a block added 600 steps ago would still be 55%% its init)")
+                        help=f"decay of the EMA of G's weights (the paper: {progan.EMA_DECAY}, for phases of tens "
+                             "of thousands of steps; at 0.999 a block added 600 steps ago is still 55%% its init)")
     parser.add_argument("--eval-every", type=nonnegative_int, default=250,
                         help="steps between points of the FD curve (0: only at the end of each stage)")
     args = parser.parse_args(argv)
@@ -123,12 +123,12 @@ def main(argv=None):
     args.channels = args.channels or (1 if args.data == FASHION else 3)
     stages = progan.num_stages(args.resolution)
     args.steps = args.steps or (2 * stages - 1) * args.phase_steps
-
-    def schedule(step):
-        return progan.schedule(step, args.phase_steps, stages)
     if args.batch_size % progan.GROUP_SIZE and args.batch_size > progan.GROUP_SIZE:
         parser.error(f"--batch-size {args.batch_size}: the minibatch stddev takes groups of "
                      f"{progan.GROUP_SIZE}, so the batch must be a multiple of {progan.GROUP_SIZE}")
+
+    def schedule(step):
+        return progan.schedule(step, args.phase_steps, stages)
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
@@ -158,8 +158,7 @@ def main(argv=None):
     ema = optim.EMA(g_ema, args.ema_decay)  # averages `generator` into g_ema (after a resume: from the saved one)
 
     # the figures' data, kept in files as the run makes it (a resume drops what lies past its checkpoint)
-    fixed = np.random.default_rng(args.seed + 1).standard_normal((max(FD_SAMPLES, 8), args.latent_dim))
-    fixed = fixed.astype(np.float32)
+    fixed = np.random.default_rng(args.seed + 1).standard_normal((FD_SAMPLES, args.latent_dim)).astype(np.float32)
     growing_path, curve_path = os.path.join(run.out, "growing.npz"), os.path.join(run.out, "fd_curve.json")
     growing, curve = {}, []
     if run.step and os.path.exists(growing_path):

@@ -327,3 +327,9 @@ def test_progan_example_runs_on_cuda_arrays(fake_cuda, tmp_path, pictures):
     assert metrics["device"] == "cuda" and metrics["steps"] == 4
     x = np.load(tmp_path / "run" / "samples.npz")["x"]
     assert x.shape == (1000, 3, 8, 8) and np.isfinite(x).all()
+
+
+def test_progan_example_refuses_a_batch_the_stddev_groups_cannot_split(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        run("progan", tmp_path, "--batch-size", 10)
+    assert error.value.code == 2 and "multiple of 4" in capsys.readouterr().err
