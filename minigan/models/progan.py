@@ -14,7 +14,7 @@ linearly from 0 to 1,
 
 so at alpha = 0 the grown networks compute what the smaller ones did. The real
 images D sees are cross-faded the same way (the official code's ``process_reals``,
-the step reimplementations often miss): x_real = (1 - alpha) * upsample(avgpool(x))
+a step reimplementations often miss): x_real = (1 - alpha) * upsample(avgpool(x))
 + alpha * x, so early in a fade the real images have no more detail than G can
 make. Each stage has two phases of equal length: the fade, then a stable phase at
 alpha = 1 (the paper: 800k images each; here a number of steps, see ``schedule``).
@@ -48,12 +48,13 @@ Training (Appendix A.1): Adam lr 1e-3, betas (0, 0.99), eps 1e-8, one D step per
 G step, the optimizers' state reset when a new resolution starts, and an
 exponential moving average of G's weights (decay 0.999) used for every sample.
 
-Deviations, all for a CPU:
-  * small widths: the paper has fmap_base 8192, fmap_max 512 (512 channels up to
+Deviations and choices:
+  * small widths, for a CPU: the paper has fmap_base 8192, fmap_max 512 (512 channels up to
     64x64) and a 512-dim z (= nf(1)); the defaults here are 256 and 64 (64 channels
     at 4x4 and 8x8, 32 at 16x16, 16 at 32x32) and z of 64 dims (nf(1), as the paper);
   * the dense input layer has gain sqrt(2) / 4, as the official code (``G_paper``),
-    where the paper's Table 2 draws a 4x4 conv on a 1x1 input (the same map);
+    where the paper's Table 2 draws a 4x4 conv on a 1x1 input (either way a linear
+    map from z to nf(1) x 4 x 4);
   * one batch size for every stage (the paper: 16 at its resolutions above 128x128,
     larger below) and the schedule in steps, not in images shown;
   * the Adam state is reset once per new resolution, at the start of its fade;
