@@ -3,6 +3,7 @@
     python examples/dcgan.py                          # scikit-learn's digits resized to 32x32, CPU, ~3 min of one core
     python examples/dcgan.py --data fashion-mnist     # Fashion-MNIST, 28x28 resized to 32x32
     python examples/dcgan.py --device cuda --width 64 --batch-size 128 --steps 10000   # the paper's sizes, GPU
+    python examples/dcgan.py --data fashion-mnist --image-size 16     # at 16x16, as ProGAN's default
 
 Writes samples.png (an 8x8 grid), interpolation.png (each row walks a straight
 line from one z to another, the paper's Section 6.1: the images should change
@@ -35,14 +36,13 @@ from minigan.utils import save_image, save_npz
 from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, positive_int,
                                     unit_float)
 
-IMAGE_SIZE = 32
 
 
-def load(data, split, seed):
-    """Images (N, 1, 32, 32) in [-1, 1] of the train or test split."""
+def load(data, split, seed, size=32):
+    """Images (N, 1, size, size) in [-1, 1] of the train or test split."""
     if data == "digits":
-        return load_digits(size=IMAGE_SIZE, split=split, seed=seed)[0]
-    return load_fashion_mnist(split, size=IMAGE_SIZE)[0]
+        return load_digits(size=size, split=split, seed=seed)[0]
+    return load_fashion_mnist(split, size=size)[0]
 
 
 def main(argv=None):
@@ -53,15 +53,17 @@ def main(argv=None):
     parser.add_argument("--width", type=positive_int, default=32,
                         help="channels of D's first and G's last hidden layer (the paper: 128 at 64x64)")
     parser.add_argument("--beta1", type=unit_float, default=0.5)
+    parser.add_argument("--image-size", type=int, choices=dcgan.IMAGE_SIZES, default=32,
+                        help="resolution the data is resized to (16: to compare with ProGAN's default)")
     args = parser.parse_args(argv)
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
-    images = load(args.data, "train", args.seed)
+    images = load(args.data, "train", args.seed, args.image_size)
     check_batch_size(parser, args.batch_size, len(images), args.data)
 
-    generator = dcgan.Generator(args.latent_dim, 1, IMAGE_SIZE, args.width).to(args.device)
-    discriminator = dcgan.Discriminator(1, IMAGE_SIZE, args.width).to(args.device)
+    generator = dcgan.Generator(args.latent_dim, 1, args.image_size, args.width).to(args.device)
+    discriminator = dcgan.Discriminator(1, args.image_size, args.width).to(args.device)
     opt_g = optim.Adam(generator.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
     opt_d = optim.Adam(discriminator.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
 
@@ -81,7 +83,7 @@ def main(argv=None):
                                    for i in range(0, len(z), 500)]).astype(np.float32)
 
     samples = generate(dcgan.sample_latent(args.num_samples, args.latent_dim).numpy())
-    classifier, test = load_classifier(args.data), load(args.data, "test", args.seed)
+    classifier, test = load_classifier(args.data), load(args.data, "test", args.seed, args.image_size)
     metrics = {**score_samples(classifier, samples, real=test),
                **run.check_memorization(samples, images, test, classifier)}
 
