@@ -129,19 +129,20 @@ def save_truncation_figure(path, sweep, rows, n_classes):
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
-    parser = example_parser(__doc__.splitlines()[0], steps=1500, batch_size=64)
+    parser = example_parser(__doc__.splitlines()[0], steps=2000, batch_size=32)
     parser.add_argument("--data", default="fashion-mnist", metavar="fashion-mnist|DIR",
                         help="Fashion-MNIST, or a folder with one subfolder of pictures per class")
     parser.add_argument("--resolution", type=int, choices=biggan.IMAGE_SIZES, default=32)
     parser.add_argument("--setting", choices=["sagan", "biggan"], default="sagan",
                         help="sagan: G 1e-4, D 4e-4, 1 D step; biggan: G 5e-5, D 2e-4, 2 D steps")
-    parser.add_argument("--width", type=positive_int, default=24, help="channels of every block (the paper: 256)")
+    parser.add_argument("--width", type=positive_int, default=16, help="channels of every block (the paper: 256)")
     parser.add_argument("--latent-dim", type=positive_int, default=64, help="z, split into one chunk per block + 1")
     parser.add_argument("--shared-dim", type=positive_int, default=32, help="the shared class embedding")
     parser.add_argument("--ortho-beta", type=nonnegative_float, default=0.0,
                         help="orthogonal regularization of G (the paper: 1e-4)")
-    parser.add_argument("--ema-decay", type=unit_float, default=0.999)
-    parser.add_argument("--ema-start", type=nonnegative_int, default=500, help="the EMA copies G before this step")
+    parser.add_argument("--ema-decay", type=unit_float, default=0.995, help="the paper: 0.9999")
+    parser.add_argument("--ema-start", type=nonnegative_int, default=1000,
+                        help="the EMA copies G before this step (the paper: 20000)")
     parser.add_argument("--truncation", type=positive_float, nargs="+", default=list(TRUNCATION),
                         help="the psi of the truncation sweep")
     args = parser.parse_args(argv)
