@@ -301,3 +301,6 @@ def test_biggan_example_refuses_a_folder_without_class_subfolders(tmp_path):
     _pictures(tmp_path / "flat", 3, 0)
     with pytest.raises(SystemExit, match="two or more subfolders"):
         run("biggan", tmp_path / "out", "--data", tmp_path / "flat", "--steps", 1, *TINY)
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no PNG or JPEG"):
+        run("biggan", tmp_path / "out2", "--data", tmp_path / "empty", "--steps", 1, *TINY)
