@@ -27,9 +27,9 @@ the within-class distance, one point per psi, above one row of samples per psi.
 
 Learning rates: the default is SA-GAN's setting (G 1e-4, D 4e-4, one D step per G
 step), which the paper lists next to its own (G 5e-5, D 2e-4, two D steps):
-``--setting biggan``. At the same number of G steps the paper's setting costs
-about 1.5 times the time on a CPU, and with half the learning rates it learns
-more slowly in a run of minutes (docs/biggan.md has both runs).
+``--setting biggan``. A step of the paper's setting costs about 1.5 times the CPU
+time of SA-GAN's (two D steps), and its halved learning rates move G half as far
+per step: in a run of minutes, SA-GAN's setting gets further.
 
 --data DIR: BigGAN needs labels, so DIR must hold one subfolder of pictures per
 class (two or more; the subfolders' sorted names are the classes 0, 1, ...), each
