@@ -97,21 +97,22 @@ def scores(classifier, samples, y, real_statistics):
 
 
 def save_truncation_figure(path, sweep, rows, n_classes):
-    """The trade-off curves (when the classifier scored the samples) above one row of samples per psi."""
+    """The trade-off curves (when the classifier scored the samples; each point labelled with psi and
+    the classes hit) above one row of samples per psi."""
     scored = "accuracy" in sweep[0]
     figure = Figure(figsize=(8, 8.5 if scored else 5))
     FigureCanvasAgg(figure)
     grid = make_grid(rows, nrow=n_classes, padding=1, value_range=(-1, 1), normalize=True)  # (C, H, W) in [0, 1]
     if scored:
-        psi = [s["psi"] for s in sweep]
         acc = [100 * s["accuracy"] for s in sweep]
         for i, (key, label) in enumerate((("classifier_fd", "classifier-feature FD to the test split (lower: closer)"),
                                           ("within_class_distance", "mean distance of two samples of a class"))):
             axes = figure.add_subplot(2, 2, i + 1)
             x = [s[key] for s in sweep]
             axes.plot(x, acc, "o-")
-            for xi, ai, p in zip(x, acc, psi):
-                axes.annotate(f"ψ={p:g}", (xi, ai), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            for xi, ai, s in zip(x, acc, sweep):  # each point: psi and the classes the samples hit
+                axes.annotate(f"ψ={s['psi']:g} ({s['classes_hit']}/{n_classes})", (xi, ai),
+                              textcoords="offset points", xytext=(4, 4), fontsize=7)
             axes.set_xlabel(label, fontsize=8)
             axes.set_ylabel("conditional accuracy (%)")
             axes.grid(alpha=0.3)
@@ -124,7 +125,7 @@ def save_truncation_figure(path, sweep, rows, n_classes):
     axes.set_xticks([])
     axes.set_title("one row per truncation ψ, one column per class", fontsize=9)
     figure.tight_layout()
-    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80, bbox_inches="tight"))
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=72, bbox_inches="tight"))
 
 
 def main(argv=None):
