@@ -29,7 +29,7 @@ Learning rates: the default is SA-GAN's setting (G 1e-4, D 4e-4, one D step per 
 step), which the paper lists next to its own (G 5e-5, D 2e-4, two D steps):
 ``--setting biggan``. A step of the paper's setting costs about 1.5 times the CPU
 time of SA-GAN's (two D steps), and its halved learning rates move G half as far
-per step: in a run of minutes, SA-GAN's setting gets further.
+per step, so a run of minutes uses SA-GAN's (the paper's was not trained to the end here).
 
 --data DIR: BigGAN needs labels, so DIR must hold one subfolder of pictures per
 class (two or more; the subfolders' sorted names are the classes 0, 1, ...), each
