@@ -21,7 +21,8 @@ from .dropout import Dropout, Dropout2d
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .conv import Conv2d, ConvTranspose2d
 from .equalized import EqualizedConv2d, EqualizedLinear
-from .normalization import NORMS_2D, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, norm_layer
+from .normalization import (NORMS_2D, BatchNorm1d, BatchNorm2d, ConditionalBatchNorm2d, GroupNorm, InstanceNorm2d,
+                            LayerNorm, norm_layer)
 from .unet import UNet, UnetSkipConnectionBlock
 from .pool import (AdaptiveAvgPool2d, AvgPool2d, ConstantPad2d, Embedding, MaxPool2d, PixelShuffle,
                    PixelUnshuffle, PReLU, ReflectionPad2d, ReplicationPad2d, Upsample, ZeroPad2d)

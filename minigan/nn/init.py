@@ -18,6 +18,7 @@ from torch's: the generators differ, the distributions are the same).
 import math
 import warnings
 
+from .. import backend
 from ..autograd import no_grad
 
 _LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -132,3 +133,27 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return normal_(tensor, 0.0, std, generator)
+
+
+def orthogonal_(tensor, gain=1.0, generator=None):
+    """A (semi-)orthogonal matrix, as torch (Saxe et al., 2014): the weight seen as
+    (shape[0], rest) has orthonormal rows (if shape[0] <= rest) or columns, times ``gain``.
+    It is the Q of the QR decomposition of a N(0, 1) matrix, with the signs of R's
+    diagonal multiplied in so that Q is uniform over the orthogonal matrices."""
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if _empty(tensor):
+        return tensor
+    rows, cols = tensor.shape[0], math.prod(tensor.shape[1:])
+    xp = backend.get_array_module(tensor.array)
+    gen = generator if generator is not None else backend.generator(tensor.device)
+    flat = xp.asarray(gen.standard_normal((rows, cols)), dtype=tensor.dtype)
+    if rows < cols:
+        flat = flat.T
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.sign(xp.diag(r))
+    if rows < cols:
+        q = q.T
+    with no_grad():
+        tensor.copy_(gain * q.reshape(tensor.shape))
+    return tensor

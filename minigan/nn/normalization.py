@@ -1,4 +1,5 @@
-"""Normalization layers, as in torch.nn: BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm.
+"""Normalization layers, as in torch.nn: BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm;
+and ConditionalBatchNorm2d (torch has none), whose scale and shift come from a condition vector.
 
 Names, defaults and ``state_dict`` keys are torch's, so a torch twin loads the
 same weights and running statistics:
@@ -17,11 +18,12 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..functional.normalization import batch_norm, group_norm, instance_norm, layer_norm
-from .linear import Identity
+from .linear import Identity, Linear
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm", "NORMS_2D", "norm_layer"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm", "ConditionalBatchNorm2d",
+           "NORMS_2D", "norm_layer"]
 
 
 def _filled(shape, value, device, dtype):
@@ -189,6 +191,38 @@ class GroupNorm(Module):
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class ConditionalBatchNorm2d(Module):
+    """Batch norm whose per-channel scale and shift are linear functions of a condition
+    vector c (N, cond_features), one pair per sample (de Vries et al. 2017; BigGAN's
+    class-conditional batch norm, Brock et al. 2019)::
+
+        y = (1 + gain(c)) * BN(x) + bias(c),    gain, bias: Linear(cond_features, C, bias=False)
+
+    The "1 +" starts the scale near one, as an unconditional batch norm's. ``bn`` is a
+    ``BatchNorm2d(affine=False)`` (its running statistics are used in ``eval()``), so the
+    state_dict keys are ``gain.weight``, ``bias.weight`` and ``bn.running_mean``, ... .
+    """
+
+    def __init__(self, num_features, cond_features, eps=1e-5, momentum=0.1, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.cond_features = num_features, cond_features
+        self.bn = BatchNorm2d(num_features, eps, momentum, affine=False, device=device, dtype=dtype)
+        self.gain = Linear(cond_features, num_features, bias=False, device=device, dtype=dtype)
+        self.bias = Linear(cond_features, num_features, bias=False, device=device, dtype=dtype)
+
+    def forward(self, input, cond):
+        if cond.ndim != 2 or cond.shape != (input.shape[0], self.cond_features):
+            raise ValueError(f"ConditionalBatchNorm2d: expected a condition of shape ({input.shape[0]}, "
+                             f"{self.cond_features}) for input of shape {tuple(input.shape)}, got "
+                             f"{tuple(cond.shape)}")
+        n, c = input.shape[0], self.num_features
+        gain, bias = self.gain(cond).reshape(n, c, 1, 1), self.bias(cond).reshape(n, c, 1, 1)
+        return (1 + gain) * self.bn(input) + bias
+
+    def extra_repr(self):
+        return f"{self.num_features}, cond_features={self.cond_features}"
 
 
 NORMS_2D = ("batch", "instance", None)
