@@ -32,7 +32,6 @@ FD to the test split. Samples and test images are resized to the classifier's
 28x28 by the same path; during growing the samples are first upsampled (nearest)
 to the final resolution. On a folder of pictures there is no classifier: no scores.
 """
-import argparse
 import json
 import os
 
@@ -46,21 +45,10 @@ from minigan.eval.scores import feature_statistics, frechet_distance
 from minigan.models import progan
 from minigan.utils import atomic_save, atomic_write, save_image, save_npz
 from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, nonnegative_int,
-                                    positive_int, unit_float)
+                                    positive_int, power_of_two, unit_float)
 
 FASHION = "fashion-mnist"
 FD_SAMPLES = 1000
-
-
-def power_of_two(text):
-    """An argparse ``type=`` for --resolution: a power of two, at least 4."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    if value < 4 or value & (value - 1):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a power of two, at least 4 (4, 8, 16, 32, ...)")
-    return value
 
 
 def load(args, split):
@@ -101,7 +89,7 @@ def main(argv=None):
     parser.set_defaults(steps=None)  # the end of the last phase
     parser.add_argument("--data", default=FASHION,
                         help=f"{FASHION}, or a folder of PNG/JPEG pictures (resized and center-cropped)")
-    parser.add_argument("--resolution", type=power_of_two, default=16, help="the final resolution, grown from 4x4")
+    parser.add_argument("--resolution", type=power_of_two(4), default=16, help="the final resolution, grown from 4x4")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
                         help="image channels of a folder of pictures (default 3; Fashion-MNIST has 1)")
     parser.add_argument("--latent-dim", type=positive_int, default=64)

@@ -36,7 +36,6 @@ metrics.json holds, on Fashion-MNIST, the project classifier's class coverage an
 classifier-feature Fréchet distance (FD) to the test split, for psi = 1, 0.7 and 0.5
 (the samples are resized to the classifier's 28x28, as the real images are).
 """
-import argparse
 import os
 
 import numpy as np
@@ -47,8 +46,8 @@ from minigan.data import load_fashion_mnist, load_image_folder
 from minigan.eval import load_classifier, score_samples
 from minigan.models import stylegan
 from minigan.utils import make_grid, save_image, save_npz
-from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser,
-                                    nonnegative_float, nonnegative_int, positive_float, positive_int, unit_float)
+from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, nonnegative_float,
+                                    nonnegative_int, positive_float, positive_int, power_of_two, unit_float)
 
 RECIPES = {
     "cpu": {"z_dim": 64, "channel_base": 512, "channel_max": 32, "batch_size": 32, "steps": 1000},
@@ -57,18 +56,6 @@ RECIPES = {
 EMA_HALF_LIFE = 10_000  # images (the paper's G_smoothing_kimg = 10)
 EMA_RAMPUP = 0.05  # StyleGAN2-ADA's ema_rampup: the half-life is at most this share of the images seen
 PSIS = (1.0, 0.7, 0.5, 0.0)
-
-
-def resolution(text):
-    """An argparse ``type=``: a power of two >= 8."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    try:
-        return stylegan.check_resolution(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a power of two >= 8 (8, 16, 32, 64, ...)")
 
 
 def load(data, split, size):
@@ -104,7 +91,7 @@ def main(argv=None):
     parser = example_parser(__doc__.splitlines()[0], steps=None, batch_size=None, lr=0.002)
     parser.add_argument("--data", default="fashion-mnist",
                         help="fashion-mnist, or a folder of PNG/JPEG pictures (trained in colour)")
-    parser.add_argument("--resolution", type=resolution, default=32, help="a power of two >= 8")
+    parser.add_argument("--resolution", type=power_of_two(8), default=32, help="a power of two >= 8")
     parser.add_argument("--z-dim", type=positive_int, default=None, help="z's and w's dimensions (paper: 512)")
     parser.add_argument("--mapping-layers", type=positive_int, default=8)
     parser.add_argument("--channel-base", type=positive_int, default=None,

@@ -48,6 +48,15 @@ positive_float = _number(float, lambda v: v > 0 and np.isfinite(v), "a finite nu
 nonnegative_float = _number(float, lambda v: v >= 0 and np.isfinite(v), "a finite number >= 0")
 unit_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 seed = _number(int, lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)")
+
+
+def power_of_two(minimum):
+    """An argparse ``type=`` for a resolution: a power of two, at least ``minimum``."""
+    examples = ", ".join(str(minimum * 2 ** i) for i in range(4))
+    return _number(int, lambda v: v >= minimum and not v & (v - 1),
+                   f"a power of two, at least {minimum} ({examples}, ...)")
+
+
 MIN_SAMPLES = 1000  # samples.npz holds at least this many (docs/DESIGN.md, "Examples contract")
 num_samples = _number(int, lambda v: v >= MIN_SAMPLES, f"an integer >= {MIN_SAMPLES} (the examples contract's N)")
 
