@@ -121,5 +121,8 @@ def test_bad_input_names_what_was_wrong(tmp_path):
         vgg.vgg19(str(tmp_path / "missing.safetensors"))
     with pytest.raises(ValueError, match="features.0.weight"):
         vgg.vgg19({"classifier.0.weight": np.zeros((4, 8), np.float32)}, last="relu1_1")
+    with pytest.raises(ValueError, match="full widths"):
+        vgg.vgg19(str(tmp_path / "missing.safetensors"), width=0.5)
+    assert vgg.VGG19(last="relu2_1", width=0.25).features[5].weight.shape == (32, 16, 3, 3)
     with pytest.raises(ValueError, match="pool must be"):
         vgg.VGG19(pool="median")

@@ -91,16 +91,21 @@ def layer_index(name):
 class VGG19(nn.Module):
     """VGG-19's convolutional part, cut after layer ``last`` (a name or index).
 
+    ``width`` < 1 narrows every layer by that factor (64 -> 16 at 0.25): 1/width^2 of
+    the work, for random or self-trained weights on a CPU; a weights file needs 1.
+
     ``forward(x, layers)`` returns a dict from each requested layer name to its
     feature map; the network stops at the deepest layer asked for.
     """
 
-    def __init__(self, last="relu5_4", pool="max"):
+    def __init__(self, last="relu5_4", pool="max", width=1.0):
         super().__init__()
         if pool not in ("max", "avg"):
             raise ValueError(f"pool must be 'max' or 'avg', got {pool!r}")
+        if not 0 < width <= 1:
+            raise ValueError(f"width must be in (0, 1], got {width}")
         self.last = layer_index(last)
-        self.pool = pool
+        self.pool, self.width = pool, width
         layers, in_channels = [], 3
         for width in VGG19_CONFIG:
             if len(layers) > self.last:
@@ -108,8 +113,9 @@ class VGG19(nn.Module):
             if width == "M":
                 layers.append(nn.MaxPool2d(2, 2) if pool == "max" else nn.AvgPool2d(2, 2))
             else:
-                layers += [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU()]
-                in_channels = width
+                channels = max(1, round(width * self.width))
+                layers += [nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU()]
+                in_channels = channels
         self.features = nn.Sequential(*layers[:self.last + 1])
         self.register_buffer("mean", mg.tensor(np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)),
                              persistent=False)
@@ -148,7 +154,7 @@ class VGG19(nn.Module):
         return out
 
 
-def vgg19(weights="random", last="relu5_4", pool="max", seed=None):
+def vgg19(weights="random", last="relu5_4", pool="max", width=1.0, seed=None):
     """A VGG-19 feature network in eval mode with frozen weights (see the module docstring).
 
     ``weights``: "random", a path to a safetensors file with torchvision's keys, or a
@@ -156,10 +162,12 @@ def vgg19(weights="random", last="relu5_4", pool="max", seed=None):
     """
     if seed is not None:
         mg.manual_seed(seed)
-    network = VGG19(last=last, pool=pool)
+    network = VGG19(last=last, pool=pool, width=width)
     if isinstance(weights, str) and weights == "random":
         pass
     elif isinstance(weights, (str, os.PathLike)):
+        if width != 1:
+            raise ValueError(f"a VGG-19 weights file has the full widths; width={width} cannot load it")
         load_vgg19_weights(network, weights)
     elif hasattr(weights, "keys"):
         _load_features(network, weights, "the state dict")
