@@ -1,0 +1,92 @@
+"""Gatys' texture synthesis and the texture encoder's training step, in plain torch.
+
+A VGG-19 front with torchvision's layer indices and keys (``features.N.weight``),
+narrowed by a width factor, the ImageNet normalization of [-1, 1] images, Gram
+matrices / (H W), the per-layer mean squared Gram difference, and Adam on the pixels
+clamped to [-1, 1]; and the crop classifier (global average of the last layer + a
+linear head) with its cross-entropy step. The tests load minigan's weights into these.
+"""
+import torch
+
+CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+          512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def layer_names():
+    names, block, conv, index = {}, 1, 1, 0
+    for width in CONFIG:
+        if width == "M":
+            names[f"pool{block}"] = index
+            block, conv, index = block + 1, 1, index + 1
+        else:
+            names[f"conv{block}_{conv}"], names[f"relu{block}_{conv}"] = index, index + 1
+            conv, index = conv + 1, index + 2
+    return names
+
+
+LAYERS = layer_names()
+
+
+class VGGFront(torch.nn.Module):
+    def __init__(self, last="relu4_1", pool="avg", width=0.25):
+        super().__init__()
+        layers, channels = [], 3
+        for w in CONFIG:
+            if w == "M":
+                layers.append(torch.nn.MaxPool2d(2, 2) if pool == "max" else torch.nn.AvgPool2d(2, 2))
+            else:
+                out = max(1, round(w * width))
+                layers += [torch.nn.Conv2d(channels, out, 3, padding=1), torch.nn.ReLU()]
+                channels = out
+        self.features = torch.nn.Sequential(*layers[:LAYERS[last] + 1])
+        self.channels = [m for m in self.features if isinstance(m, torch.nn.Conv2d)][-1].out_channels
+
+    def forward(self, images, names):
+        x = ((images + 1) / 2 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+        wanted, out = {LAYERS[n]: n for n in names}, {}
+        for index, module in enumerate(self.features):
+            x = module(x)
+            if index in wanted:
+                out[wanted[index]] = x
+        return out
+
+
+def gram(features):
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def texture_loss(network, images, targets):
+    features = network(images, list(targets))
+    return sum(torch.nn.functional.mse_loss(gram(features[k]), t) for k, t in targets.items())
+
+
+def gatys_step(network, pixels, optimizer, targets):
+    optimizer.zero_grad()
+    loss = texture_loss(network, pixels, targets)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        pixels.clamp_(-1, 1)
+    return loss.item()
+
+
+class CropClassifier(torch.nn.Module):
+    def __init__(self, n_classes, width=0.25, last="relu4_1"):
+        super().__init__()
+        self.vgg = VGGFront(last, "max", width)
+        self.last = last
+        self.head = torch.nn.Linear(self.vgg.channels, n_classes)
+
+    def forward(self, images):
+        return self.head(self.vgg(images, [self.last])[self.last].mean(dim=(2, 3)))
+
+
+def train_step(classifier, optimizer, images, labels):
+    optimizer.zero_grad()
+    loss = torch.nn.functional.cross_entropy(classifier(images), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
