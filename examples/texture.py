@@ -89,7 +89,7 @@ def relative(report):
 
 def main(argv=None):
     mg.backend.tune_cpu()  # faster CPU steps: keep freed memory, idle BLAS threads sleep
-    parser = example_parser(__doc__.splitlines()[0], steps=500, batch_size=1, lr=texture.GATYS_LR)
+    parser = example_parser(__doc__.splitlines()[0], steps=1000, batch_size=1, lr=texture.GATYS_LR)
     parser.add_argument("--method", choices=METHODS + ("both",), default="both")
     parser.add_argument("--exemplars", nargs="+", default=list(DEFAULT_EXEMPLARS),
                         help="scikit-image textures (brick, grass, gravel) and GIMP patterns (Stone/pink_marble)")
@@ -100,6 +100,8 @@ def main(argv=None):
     parser.add_argument("--width", type=positive_float, default=0.25,
                         help="VGG-19's width factor for --features random (the trained one is 0.25)")
     parser.add_argument("--pool", choices=("avg", "max"), default="avg", help="VGG-19's pooling (Gatys: avg)")
+    parser.add_argument("--layer-weights", choices=("normalized", "paper"), default="normalized",
+                        help="Gatys' per-layer weights: 1 / mean(target Gram^2) or the paper's equal ones")
     parser.add_argument("--window", type=positive_int, default=texture.EL_WINDOW,
                         help="Efros & Leung's window (odd)")
     args = parser.parse_args(argv)
@@ -128,7 +130,8 @@ def main(argv=None):
         network = feature_network(args.features, args.width, args.pool, seed=args.seed).to(args.device)
         targets = texture.gram_targets(network, fits, device=args.device)
         for _ in run.steps(args.steps, desc=f"texture/gatys/{args.features}"):
-            run.log({"gram_loss": texture.gatys_step(network, canvas, optimizer, targets)})
+            run.log({"gram_loss": texture.gatys_step(network, canvas, optimizer, targets,
+                                                          args.layer_weights == "normalized")})
         outputs["gatys"] = canvas.image.detach().numpy()
     if "efros-leung" in methods:
         outputs["efros_leung"] = np.stack([texture.efros_leung(f, args.size, args.window, seed=args.seed + i)
@@ -153,7 +156,7 @@ def main(argv=None):
                           "mean_relative": float(np.mean([r["relative"] for r in reports.values()]))}
     settings = {"method": args.method, "exemplars": args.exemplars, "exemplar_size": args.exemplar_size,
                 "size": args.size, "features": args.features, "pool": args.pool, "window": args.window,
-                "lr": args.lr, "layers": list(texture.TEXTURE_LAYERS),
+                "lr": args.lr, "layer_weights": args.layer_weights, "layers": list(texture.TEXTURE_LAYERS),
                 "width": args.width if args.features == "random" else 0.25}
     if "gatys" in methods:
         settings["final_gram_loss"] = run.history["gram_loss"][-1] if run.history else None

