@@ -8,24 +8,11 @@ linear head) with its cross-entropy step. The tests load minigan's weights into 
 """
 import torch
 
-CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-          512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-def layer_names():
-    names, block, conv, index = {}, 1, 1, 0
-    for width in CONFIG:
-        if width == "M":
-            names[f"pool{block}"] = index
-            block, conv, index = block + 1, 1, index + 1
-        else:
-            names[f"conv{block}_{conv}"], names[f"relu{block}_{conv}"] = index, index + 1
-            conv, index = conv + 1, index + 2
-    return names
-
-
-LAYERS = layer_names()
+# the configuration, the normalization and the layer names (checked against torchvision's in tests/test_features.py)
+from minigan.models.features import IMAGENET_MEAN as MEAN
+from minigan.models.features import IMAGENET_STD as STD
+from minigan.models.features import LAYERS
+from minigan.models.features import VGG19_CONFIG as CONFIG
 
 
 class VGGFront(torch.nn.Module):
