@@ -1,9 +1,10 @@
 """Texture synthesis from one exemplar: Gatys et al. 2015 (Gram matching) and Efros & Leung 1999 (copying).
 
-    python examples/texture.py                                  # both methods, six exemplars, CPU, a few minutes
+    python examples/texture.py                                    # both methods, six exemplars, CPU, a few minutes
     python examples/texture.py --method gatys --features trained  # Gram matching on the project's trained VGG-19
     python examples/texture.py --method gatys --width 1           # ... on a random VGG-19 of full width
-    python examples/texture.py --method efros-leung --window 15 # the non-parametric baseline, a larger window
+    python examples/texture.py --method gatys --layer-weights paper   # the paper's equal layer weights
+    python examples/texture.py --method efros-leung --window 15   # the non-parametric baseline, a larger window
     python examples/texture.py --exemplars brick Stone/pink_marble --size 96
 
 The exemplars: scikit-image's greyscale textures ``brick``, ``grass``, ``gravel``

@@ -1,9 +1,9 @@
 r"""A VGG-19 front the project trains itself, for texture synthesis without ImageNet.
 
 Gatys' texture synthesis matches Gram matrices of an ImageNet-trained VGG-19. No such
-weights can be fetched here, and random weights (``vgg19(weights="random")``) give
-features whose statistics pin colours but not shapes (docs/texture.md). So we train
-the front of VGG-19 ourselves, on the colour pictures that ship offline
+weights can be fetched here. Random weights (``vgg19(weights="random")``) are one
+substitute; this module trains the other: the front of VGG-19, on the colour pictures
+that ship offline
 (``minigan.data.colour``: the training split of the scikit-learn / scikit-image photos
 and GIMP's patterns).
 
@@ -25,7 +25,12 @@ for average pooling with the same weights, as Gatys did.
 The recipe (``RECIPE``): Adam lr 1e-3, batch 32, 2000 steps, He init (torchvision's),
 crops of 32 pixels. ``python -m minigan.models.feature_training`` retrains and writes
 ``weights/vgg19_texture.safetensors`` (torchvision's keys, ``features.*`` only; 0.9 MB),
-which ships in the package; ``trained_vgg19()`` loads it.
+which ships in the package; ``trained_vgg19()`` loads it. It tells 92.8% of fresh
+crops apart among 43 pictures (chance 2.3%) after 276 s on a CPU.
+
+The outcome (docs/texture.md): for Gatys' synthesis at 64x64 these features did *not*
+beat random ones of the same width: random weights came closer to the exemplars'
+patch statistics on 4 of 6 textures. ``examples/texture.py`` defaults to random.
 """
 import argparse
 import os

@@ -47,7 +47,9 @@ relu5_1 in later papers, which ``GATYS_STYLE_LAYERS`` names), L-BFGS on the pixe
 Deviations here, and why:
   * no ImageNet weights exist offline: the feature network is a narrow VGG-19
     (``width`` 1/4 by default), with random weights or weights the project trains
-    itself (``minigan.models.feature_training``); docs/texture.md compares them;
+    itself (``minigan.models.feature_training``); docs/texture.md compares them
+    (random won on 4 of 6 textures), and at this scale neither reproduces the
+    exemplars' structure (bricks, veins), only their colours and grain;
   * the layers relu1_1 ... relu4_1 (``TEXTURE_LAYERS``): on the 64-pixel images a CPU
     affords, relu5_1 is a 4x4 map, 16 positions for a Gram matrix;
   * Adam (lr 0.05, 1000 steps) instead of L-BFGS, which ``minigan.optim`` does not
