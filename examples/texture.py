@@ -30,6 +30,7 @@ torchvision's init, ``--width`` of VGG-19's channels, seeded by --seed) or
 random is the default: with the default settings it came closer to the exemplars'
 patch statistics than the trained network on 4 of the 6 exemplars for seed 0
 (pink marble tied; ice, where both fail, lost) and on 5 of 6 for seed 1 (docs/texture.md).
+A random VGG-19 at full width (--width 1) did better still, at three times the CPU.
 Efros & Leung: ``--window``, eps 0.1, seeded by --seed; it runs after the Gatys steps
 (it has no steps; a resumed run redoes it identically).
 --batch-size is accepted with the shared command line and unused.
