@@ -287,15 +287,17 @@ class Tensor:
         """In-place copy of values (no graph), as used by optimizers and load_state_dict."""
         other = other.array if isinstance(other, Tensor) else other
         xp = backend.get_array_module(self.array)
-        if backend.device_of(other) != self.device:
-            other = backend.to_device(other, self.device)
-        try:
-            fits = np.broadcast_shapes(np.shape(other), self.shape) == self.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise RuntimeError(f"copy_: cannot copy shape {tuple(np.shape(other))} into {self.shape}")
-        xp.copyto(self.array, xp.asarray(other, dtype=self.dtype))
+        if type(other) is not type(self.array) or other.shape != self.array.shape:  # else: same device, same shape
+            if backend.device_of(other) != self.device:
+                other = backend.to_device(other, self.device)
+            try:
+                fits = np.broadcast_shapes(np.shape(other), self.shape) == self.shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise RuntimeError(f"copy_: cannot copy shape {tuple(np.shape(other))} into {self.shape}")
+            other = xp.asarray(other, dtype=self.dtype)
+        xp.copyto(self.array, other, casting="unsafe")
         self._version += 1
         return self
 
@@ -686,7 +688,7 @@ def _checked(f, gxs):
         raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} gradients "
                            f"for {len(f.inputs)} inputs")
     for x, gx in zip(f.inputs, gxs):
-        if gx is not None and gx.shape != x.shape:
+        if gx is not None and gx.array.shape != x.array.shape:
             raise RuntimeError(f"{type(f).__name__}.backward: gradient shape {gx.shape} "
                                f"does not match input shape {x.shape}")
     return gxs

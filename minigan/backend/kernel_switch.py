@@ -14,13 +14,11 @@ def kernels_enabled(*arrays):
     They take float16, float32 or float64, one dtype for all; anything else runs
     the NumPy/CuPy op.
     """
-    arrays = [a for a in arrays if a is not None]
     flag = os.environ.get("MINIGAN_KERNELS")
-    if device_of(arrays[0]) == "cuda":
-        on = flag != "0"
-    else:
-        on = flag == "1" and os.environ.get("TRITON_INTERPRET") == "1"
-    if not on:  # the usual answer on the CPU: no need to look at the dtypes
+    if flag == "0":
         return False
+    arrays = [a for a in arrays if a is not None]
+    if device_of(arrays[0]) == "cpu" and (flag != "1" or os.environ.get("TRITON_INTERPRET") != "1"):
+        return False  # the usual answer on the CPU: no need to look at the dtypes
     dtypes = {np.dtype(a.dtype) for a in arrays}
     return len(dtypes) == 1 and dtypes.pop() in (np.float16, np.float32, np.float64)

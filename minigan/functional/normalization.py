@@ -18,6 +18,8 @@ with layer or instance norm needs d^2 y / dx^2, which a hand-written backward
 would have to provide separately. The variance is biased (divide by n), as in
 torch; the running variance is updated with the unbiased one (n / (n - 1)).
 """
+import math
+
 import numpy as np
 
 from .. import backend, dispatch
@@ -216,7 +218,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     variance); in evaluation the running statistics are used instead.
     """
     x = input
-    if training and x.ndim and x.shape[0] * int(np.prod(x.shape[2:])) == 1:  # torch's check, first
+    if training and x.ndim and x.shape[0] * math.prod(x.shape[2:]) == 1:  # torch's check, first
         raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
                          f"got input size {_shape_str(x.shape)}")
     if x.numel() == 0:  # nothing to normalize; the running statistics stay as they are
@@ -261,7 +263,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     per-instance statistics; ``use_input_stats=False`` normalizes with them instead.
     """
     x = input
-    if x.ndim < 3 or (use_input_stats and int(np.prod(x.shape[2:])) == 1):
+    if x.ndim < 3 or (use_input_stats and math.prod(x.shape[2:]) == 1):
         raise ValueError(f"instance_norm: Expected more than 1 spatial element when training, got "
                          f"input size {_shape_str(x.shape)}")
     c = x.shape[1]
@@ -281,7 +283,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     fused = dispatch.kernel("instance_norm", x.array, *affine) if use_input_stats else None
     if fused is not None:
         y, mu, var = fused(x, weight, bias, eps)
-        n = int(np.prod(x.shape[2:]))
+        n = math.prod(x.shape[2:])
         with no_grad():
             _update_running(running_mean, mu.mean(axis=0), momentum)
             _update_running(running_var, (var * (n / (n - 1))).mean(axis=0), momentum)
@@ -290,7 +292,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         axes = tuple(range(2, x.ndim))
         mu, centered, var = _moments(x, axes)
         y = centered / sqrt(var + eps)
-        n = int(np.prod(x.shape[2:]))
+        n = math.prod(x.shape[2:])
         with no_grad():
             _update_running(running_mean, mu.array.mean(axis=0), momentum)
             _update_running(running_var, (var.array * (n / (n - 1))).mean(axis=0), momentum)
@@ -336,12 +338,12 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible by "
                            f"num_groups, but got input of shape {_shape_str(x.shape)} and "
                            f"num_groups={num_groups}")
-    if n * c // num_groups * int(np.prod(x.shape[2:])) == 1:  # torch's check, verbatim
+    if n * c // num_groups * math.prod(x.shape[2:]) == 1:  # torch's check, verbatim
         raise ValueError(f"group_norm: Expected more than 1 value per channel when training, got "
                          f"input size {_shape_str(x.shape)} with num_groups={num_groups}")
     for name, t in (("weight", weight), ("bias", bias)):
         _check_channels(t, name, c, x, "group_norm")
-    grouped = reshape(x, (n, num_groups, c // num_groups * int(np.prod(x.shape[2:]))))
+    grouped = reshape(x, (n, num_groups, c // num_groups * math.prod(x.shape[2:])))
     _, centered, var = _moments(grouped, (2,))
     y = reshape(centered / sqrt(var + eps), x.shape)
     return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
@@ -352,7 +354,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def _check_spatial(x, op, name):
     """Normalizing one value gives 0 whatever it was (as instance_norm, torch refuses)."""
-    if int(np.prod(x.shape[2:])) <= 1:
+    if math.prod(x.shape[2:]) <= 1:
         raise ValueError(f"{op}: Expected more than 1 spatial element in {name} to normalize, got "
                          f"{name} of shape {_shape_str(x.shape)}")
 

@@ -4,6 +4,8 @@
 gradients (and second derivatives) come for free. ``var`` subtracts the mean
 first (two passes) instead of using E[x^2] - E[x]^2, which cancels badly.
 """
+import math
+
 import numpy as np
 
 from .. import backend
@@ -51,7 +53,7 @@ def sum(x, dim=None, keepdim=False):
 
 def mean(x, dim=None, keepdim=False):
     axes = _axes(dim, x.shape, "mean")
-    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    n = math.prod([x.shape[a] for a in axes]) if axes else 1
     return sum(x, axes, keepdim) / float(n)
 
 
@@ -60,7 +62,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     axes = _axes(dim, x.shape, "var")
-    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    n = math.prod([x.shape[a] for a in axes]) if axes else 1
     centered = x - mean(x, axes, keepdim=True)
     return sum(centered * centered, axes, keepdim) / float(n - correction if n > correction else 0)
 

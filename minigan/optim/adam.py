@@ -58,10 +58,14 @@ class Adam(Optimizer):
         the float32 ones take one Triton launch for all (``minigan.kernels.optim.adam_update_many``),
         a parameter that is not 16-byte aligned a launch of its own."""
         batches, fused = {}, None  # step -> the (p, grad, moments) the kernel updates together
+        answers = {}  # the switch's answer depends only on the arrays' kind and dtypes: ask once for each
         for t in params:
             p, grad, state = t.array, t.grad.array, self.state[t]
             moments = self._moments(p, state, group)
-            kernels = dispatch.kernel("adam", p, grad)
+            kind = (type(p), p.dtype, grad.dtype)
+            if kind not in answers:
+                answers[kind] = dispatch.kernel("adam", p, grad)
+            kernels = answers[kind]
             if kernels is not None and kernels.fusable(p, grad, *moments):
                 fused = kernels
                 if fused.aligned(p, grad, *moments):
