@@ -11,8 +11,9 @@ setup(
     # the repository's kernels/ installs as minigan.kernels (a top-level ``kernels`` is taken on PyPI)
     packages=find_packages(include=["minigan", "minigan.*"]) + ["minigan.kernels"],
     package_dir={"minigan.kernels": "kernels"},
-    # the evaluation classifiers' weights, trained by `python -m minigan.eval.train_classifier`
-    package_data={"minigan.eval": ["weights/*.safetensors"]},
+    # the evaluation classifiers' weights, trained by `python -m minigan.eval.train_classifier`, and the
+    # texture feature network's, by `python -m minigan.models.feature_training`
+    package_data={"minigan.eval": ["weights/*.safetensors"], "minigan.models": ["weights/*.safetensors"]},
     python_requires=">=3.10",
     install_requires=["numpy>=1.24"],
     extras_require={
