@@ -45,6 +45,7 @@ ImageNet VGG's (docs/style_transfer.md has the numbers); the default beta = 1e6 
 the ratio at which the style loss falls by an order of magnitude while the content
 stays closer to the content image than to the style image.
 """
+import argparse
 import os
 
 import numpy as np
@@ -191,9 +192,13 @@ def run_adain(args, content, style, settings):
 
 
 def alpha_value(text):
-    value = float(text)
+    """--alpha: the content-style trade-off, a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
     if not 0 <= value <= 1:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"{text!r}: the content-style trade-off alpha must lie in [0, 1]")
     return value
 
 
