@@ -109,38 +109,38 @@ def ratios(losses):
             "style_taken": 1 - result["style"] / content["style"]}
 
 
-def gatys_measure(network, images, content, style):
+def gatys_measure(network, images, content, style, device="cpu"):
     """Gatys' L_content and L_style of each named image against the content and the style image."""
-    p, a = st.gatys_targets(network, mg.tensor(content), mg.tensor(style))
+    p, a = st.gatys_targets(network, mg.tensor(content, device=device), mg.tensor(style, device=device))
     with mg.no_grad():
         out = {}
         for name, image in images.items():
-            losses = st.gatys_losses(network, mg.tensor(image), p, a)
+            losses = st.gatys_losses(network, mg.tensor(image, device=device), p, a)
             out[name] = {k: v.item() for k, v in losses.items()}
     return out
 
 
-def adain_measure(encoder, images, content, style):
+def adain_measure(encoder, images, content, style, device="cpu"):
     """AdaIN's losses of each named image: relu4_1's mean squared error to the content image's
     and the mean/std loss to the style image's relu1_1 ... relu4_1."""
     with mg.no_grad():
-        target = encoder(mg.tensor(content), st.ADAIN_LAST)[st.ADAIN_LAST]
-        style_features = encoder(mg.tensor(style), st.ADAIN_LAYERS)
+        target = encoder(mg.tensor(content, device=device), st.ADAIN_LAST)[st.ADAIN_LAST]
+        style_features = encoder(mg.tensor(style, device=device), st.ADAIN_LAYERS)
         out = {}
         for name, image in images.items():
-            features = encoder(mg.tensor(image), st.ADAIN_LAYERS)
+            features = encoder(mg.tensor(image, device=device), st.ADAIN_LAYERS)
             out[name] = {"content": mg.functional.mse_loss(features[st.ADAIN_LAST], target).item(),
                          "style": float(st.statistics_loss(features, style_features).item())}
     return out
 
 
-def report(measure, network, images, content, style):
-    losses = measure(network, images, content, style)
+def report(measure, network, images, content, style, device="cpu"):
+    losses = measure(network, images, content, style, device)
     return {**losses, **ratios(losses)}
 
 
 def run_gatys(args, content, style, settings):
-    network = st.feature_network(args.features, last="relu5_1", width=args.width, seed=args.seed)
+    network = st.feature_network(args.features, last="relu5_1", width=args.width, seed=args.seed).to(args.device)
     p, a = st.gatys_targets(network, mg.tensor(content, device=args.device), mg.tensor(style, device=args.device))
     pixels = st.Pixels(st.initial_image(content, style, args.init, args.seed)).to(args.device)
     optimizer = optim.Adam(pixels.parameters(), lr=args.lr)
@@ -150,7 +150,7 @@ def run_gatys(args, content, style, settings):
         run.log(st.gatys_step(network, pixels, optimizer, p, a, args.content_weight, args.style_weight))
     result = pixels.image.detach().numpy()
     images = {"result": result, "content_image": content, "style_image": style}
-    metrics = {"own": report(gatys_measure, network, images, content, style),
+    metrics = {"own": report(gatys_measure, network, images, content, style, args.device),
                "settings": {"init": args.init, "content_weight": args.content_weight,
                             "style_weight": args.style_weight, "content_layer": GATYS_CONTENT_LAYER,
                             "style_layers": list(GATYS_STYLE_LAYERS)}}
@@ -160,7 +160,7 @@ def run_gatys(args, content, style, settings):
 
 
 def run_adain(args, content, style, settings):
-    encoder = st.adain_encoder(args.features, width=args.width, seed=args.seed)
+    encoder = st.adain_encoder(args.features, width=args.width, seed=args.seed).to(args.device)
     decoder = st.Decoder(args.width).to(args.device)
     optimizer = optim.Adam(decoder.parameters(), lr=args.lr)
     data_rng = np.random.default_rng(args.seed)
@@ -174,14 +174,13 @@ def run_adain(args, content, style, settings):
         c = mg.tensor(random_crops(content_pool, args.batch_size, args.crop, data_rng), device=args.device)
         s = mg.tensor(random_crops(style_pool, args.batch_size, args.crop, data_rng), device=args.device)
         run.log(st.adain_train_step(encoder, decoder, optimizer, c, s, args.style_weight))
-    sweep = np.concatenate([st.stylize(encoder, decoder, mg.tensor(content, device=args.device),
-                                       mg.tensor(style, device=args.device), alpha).numpy() for alpha in ALPHAS])
-    result = sweep[ALPHAS.index(args.alpha)][None] if args.alpha in ALPHAS else \
-        st.stylize(encoder, decoder, mg.tensor(content), mg.tensor(style), args.alpha).numpy()
+    c, s = mg.tensor(content, device=args.device), mg.tensor(style, device=args.device)
+    sweep = np.concatenate([st.stylize(encoder, decoder, c, s, alpha).numpy() for alpha in ALPHAS])
+    result = st.stylize(encoder, decoder, c, s, args.alpha).numpy()
     images = {"result": result, "content_image": content, "style_image": style}
-    own = report(adain_measure, encoder, images, content, style)
+    own = report(adain_measure, encoder, images, content, style, args.device)
     own["alpha_sweep"] = {f"{alpha:g}": v for alpha, v in zip(ALPHAS, adain_measure(
-        encoder, {alpha: sweep[i:i + 1] for i, alpha in enumerate(ALPHAS)}, content, style).values())}
+        encoder, {alpha: sweep[i:i + 1] for i, alpha in enumerate(ALPHAS)}, content, style, args.device).values())}
     metrics = {"own": own, "settings": {"alpha": args.alpha, "lambda": args.style_weight, "crop": args.crop,
                                         "batch_size": args.batch_size, "alphas": list(ALPHAS)}}
     save_image(np.concatenate([content, style, sweep]), os.path.join(run.out, "samples.png"),
@@ -240,8 +239,8 @@ def main(argv=None):
     settings = RunSettings.from_args(args)
     settings.data = args.method
     run, images, metrics = (run_gatys if args.method == "gatys" else run_adain)(args, content, style, settings)
-    judge = st.feature_network(args.features, last="relu5_1", width=args.width, seed=args.seed + JUDGE_SEED)
-    metrics["judge"] = report(gatys_measure, judge, images, content, style)
+    judge = st.feature_network(args.features, last="relu5_1", width=args.width, seed=args.seed + JUDGE_SEED).to(args.device)
+    metrics["judge"] = report(gatys_measure, judge, images, content, style, args.device)
     save_image(images["result"], os.path.join(run.out, "result.png"))
     metrics = run.finish({"method": args.method, "content": args.content, "style": args.style, "size": args.size,
                           "features": args.features, "width": args.width, "lr": args.lr, **metrics})
