@@ -242,7 +242,9 @@ def main(argv=None):
     settings = RunSettings.from_args(args)
     settings.data = args.method
     run, images, metrics = (run_gatys if args.method == "gatys" else run_adain)(args, content, style, settings)
-    judge = st.feature_network(args.features, last="relu5_1", width=args.width, seed=args.seed + JUDGE_SEED).to(args.device)
+    # with a weights file the judge is the same network (the seed only draws random weights)
+    judge = st.feature_network(args.features, last="relu5_1", width=args.width, seed=args.seed + JUDGE_SEED)
+    judge = judge.to(args.device)
     metrics["judge"] = report(gatys_measure, judge, images, content, style, args.device)
     save_image(images["result"], os.path.join(run.out, "result.png"))
     metrics = run.finish({"method": args.method, "content": args.content, "style": args.style, "size": args.size,
