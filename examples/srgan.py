@@ -52,6 +52,7 @@ from minigan.utils.experiment import (Experiment, RunSettings, example_parser, n
 
 TEST_SEED = 20170525  # the held-out crops do not depend on --seed: every run is scored on the same ones
 GRID_ROWS = 8
+CALIBRATION_SEED, CALIBRATION_CROPS = 12750, 256  # --vgg-rescale auto
 
 
 def crop_size(text):
@@ -66,6 +67,16 @@ def vgg_width(text):
     """--vgg-width: a number in (0, 1]."""
     value = float(text)
     if not 0 < value <= 1:
+        raise ValueError(text)
+    return value
+
+
+def rescale(text):
+    """--vgg-rescale: 'auto' or a number > 0."""
+    if text == "auto":
+        return text
+    value = float(text)
+    if not 0 < value < float("inf"):
         raise ValueError(text)
     return value
 
@@ -105,6 +116,9 @@ def main(argv=None):
                         help="'random' or a safetensors file of VGG-19 weights with torchvision's keys")
     parser.add_argument("--vgg-width", type=vgg_width, default=0.25,
                         help="narrow a random VGG-19 by this factor (1 for a weights file)")
+    parser.add_argument("--vgg-rescale", type=rescale, default="auto",
+                        help="the factor on VGG's feature maps: a number (the paper's 1/12.75 = 0.0784 for "
+                             "ImageNet's VGG-19) or 'auto': VGG loss = pixel MSE for bicubic upsampling")
     parser.add_argument("--adversarial-weight", type=positive_float, default=srgan.ADVERSARIAL_WEIGHT)
     parser.add_argument("--crop", type=crop_size, default=32, help="HR crop side, a multiple of 16 (LR: crop / 4)")
     parser.add_argument("--width", type=positive_int, default=32, help="G's channels (the paper: 64)")
@@ -126,6 +140,13 @@ def main(argv=None):
     generator = srgan.SRResNet(3, args.width, args.blocks, SCALE).to(args.device)
     discriminator = srgan.Discriminator(3, args.crop, args.ndf, args.dense).to(args.device)
     content = srgan.ContentLoss(args.content, args.vgg_weights, args.vgg_width, seed=args.seed + 1).to(args.device)
+    if content.vgg is not None:
+        if args.vgg_rescale == "auto":  # on crops of their own, so the training batches stay those of any other run
+            lr_cal, hr_cal = sr_pairs(train, CALIBRATION_CROPS, args.crop, CALIBRATION_SEED)
+            content.rescale = srgan.calibrate_rescale(content, mg.tensor(upsample(lr_cal), device=args.device),
+                                                      mg.tensor(hr_cal, device=args.device))
+        else:
+            content.rescale = args.vgg_rescale
     betas = (0.9, 0.999)
     modules = {"srresnet": srresnet, "generator": generator, "discriminator": discriminator}
     optimizers = {"srresnet": optim.Adam(srresnet.parameters(), lr=args.srresnet_lr, betas=betas),
@@ -167,7 +188,8 @@ def main(argv=None):
     save_npz(os.path.join(run.out, "samples_srresnet.npz"), input=lr_test, output=outputs["srresnet"],
              target=hr_test)
     settings = {"data": described, "content": args.content, "vgg_weights": args.vgg_weights,
-                "vgg_width": args.vgg_width, "adversarial_weight": args.adversarial_weight, "crop": args.crop,
+                "vgg_width": args.vgg_width, "vgg_rescale": content.rescale if content.vgg is not None else None,
+                "adversarial_weight": args.adversarial_weight, "crop": args.crop,
                 "lr_size": args.crop // SCALE, "width": args.width, "blocks": args.blocks, "ndf": args.ndf,
                 "dense": args.dense, "batch_size": args.batch_size, "srresnet_steps": args.srresnet_steps,
                 "srgan_steps": args.steps, "srresnet_lr": args.srresnet_lr, "lr": args.lr,

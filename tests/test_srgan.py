@@ -228,8 +228,9 @@ def test_example_smoke_run_writes_the_contract(tmp_path):
         assert npz["output"].dtype == np.float32 and np.abs(npz["output"]).max() <= 1
         np.testing.assert_allclose(npz["input"], superres.downsample(npz["target"]), atol=1e-6)
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["steps"] == 4 and set(saved["table"]) == {"bicubic", "srresnet", "srgan"}
-    for row in saved["table"].values():
+    assert saved["steps"] == 4 and set(saved["table"]) == {"bicubic", "srresnet", "srgan", "target"}
+    for name in ("bicubic", "srresnet", "srgan"):
+        row = saved["table"][name]
         assert {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "edge_energy_ratio"} <= set(row)
     assert metrics["table"]["bicubic"]["psnr_y"] > 10
 
@@ -239,3 +240,14 @@ def test_example_refuses_bad_flags(tmp_path):
         run("srgan", tmp_path / "a", "--crop", 24)
     with pytest.raises(SystemExit):
         run("srgan", tmp_path / "b", "--vgg-width", 2)
+
+
+def test_calibrated_rescale_makes_the_vgg_loss_the_pixel_mse():
+    loss, _ = _content("vgg22")
+    rng = np.random.default_rng(5)
+    images, references = (mg.tensor(rng.uniform(-1, 1, (3, 3, 16, 16))) for _ in range(2))
+    loss.rescale = srgan.calibrate_rescale(loss, images, references)
+    pixel = ((images.numpy() - references.numpy()) ** 2).mean()
+    assert loss(images, references).item() == pytest.approx(pixel, rel=1e-9)
+    with pytest.raises(ValueError, match="no feature maps"):
+        srgan.calibrate_rescale(srgan.ContentLoss("mse"), images, references)

@@ -174,6 +174,23 @@ class ContentLoss:
         return F.mse_loss(self.features(fake), wanted)
 
 
+def calibrate_rescale(content, images, references):
+    """The rescaling of ``content``'s feature maps that makes its VGG loss of ``images``
+    against ``references`` equal to their pixel MSE: the paper's aim for its 1/12.75
+    ("VGG losses of a scale that is comparable to the MSE loss"), which was measured on
+    ImageNet's VGG-19 and means nothing for random or other weights. The example
+    calibrates on bicubic upsampling against the HR crops."""
+    if content.vgg is None:
+        raise ValueError("calibrate_rescale: the 'mse' content loss has no feature maps to rescale")
+    with mg.no_grad():
+        pixel = F.mse_loss(images, references).item()
+        features = [content.vgg(x, content.layer)[content.layer] for x in (images, references)]
+        feature = F.mse_loss(*features).item()
+    if not feature > 0:
+        raise ValueError(f"calibrate_rescale: the {content.kind} features of the images and the references are equal")
+    return math.sqrt(pixel / feature)
+
+
 def discriminator_loss(real_logits, fake_logits):
     """-log D(I_HR) - log(1 - D(G(I_LR))), averaged over the batch."""
     return gan.discriminator_loss(real_logits, fake_logits)
