@@ -200,17 +200,21 @@ class SinGAN(nn.Module):
         self._rec_cache = {}
 
     @property
+    def _like(self):
+        """New tensors' device and dtype: the model's (float64 after ``.double()``)."""
+        return {"device": self.noise_amps.device, "dtype": self.noise_amps.dtype}
+
+    @property
     def num_scales(self):
         return len(self.sizes)
 
     def noise(self, scale, size, n=1):
         """sigma_scale times N(0, 1) noise of shape (n, C, *size); grey (one map repeated
         over the channels) at the coarsest scale, as in the paper's code."""
-        device = self.noise_amps.device
         if scale == 0:
-            z = mg.randn(n, 1, *size, device=device).expand(n, self.channels, *size)
+            z = mg.randn(n, 1, *size, **self._like).expand(n, self.channels, *size)
         else:
-            z = mg.randn(n, self.channels, *size, device=device)
+            z = mg.randn(n, self.channels, *size, **self._like)
         return z * float(self.noise_amps.numpy()[scale])
 
     def sizes_for(self, coarsest):
@@ -237,7 +241,7 @@ class SinGAN(nn.Module):
                 x = start_image.expand(n, *start_image.shape[1:]) if start_image.shape[0] == 1 else start_image
             for k in range(start, stop + 1):
                 prev = upsample(x, sizes[k]) if x is not None else mg.zeros(n, self.channels, *sizes[k],
-                                                                             device=self.noise_amps.device)
+                                                                             **self._like)
                 x = self.generators[k](self.noise(k, sizes[k], n), prev)
         return x
 
@@ -261,7 +265,7 @@ class SinGAN(nn.Module):
         with mg.no_grad():
             x = None
             for k in range(stop + 1):
-                prev = mg.zeros(1, self.channels, *self.sizes[k], device=self.noise_amps.device) if x is None \
+                prev = mg.zeros(1, self.channels, *self.sizes[k], **self._like) if x is None \
                     else upsample(x, self.sizes[k])
                 z = self.z_star * float(self.noise_amps.numpy()[0]) if k == 0 else mg.zeros_like(prev)
                 x = self.generators[k](z, prev)
@@ -270,7 +274,7 @@ class SinGAN(nn.Module):
     def random_input(self, scale, n=1):
         """up(x~_{scale - 1}) for a fresh draw of the frozen coarser scales (zeros at scale 0)."""
         if scale == 0:
-            return mg.zeros(n, self.channels, *self.sizes[0], device=self.noise_amps.device)
+            return mg.zeros(n, self.channels, *self.sizes[0], **self._like)
         return upsample(self.generate(n, stop=scale - 1), self.sizes[scale])
 
     def reconstruction_input(self, scale):
@@ -278,7 +282,7 @@ class SinGAN(nn.Module):
         cached, since the coarser scales are frozen while ``scale`` trains."""
         if scale not in self._rec_cache:
             if scale == 0:
-                self._rec_cache[scale] = mg.zeros(1, self.channels, *self.sizes[0], device=self.noise_amps.device)
+                self._rec_cache[scale] = mg.zeros(1, self.channels, *self.sizes[0], **self._like)
             else:
                 self._rec_cache[scale] = upsample(self.reconstruct(scale - 1), self.sizes[scale])
         return self._rec_cache[scale]
@@ -300,7 +304,7 @@ class SinGAN(nn.Module):
         self.freeze_below(scale)
         amps = self.noise_amps.numpy().copy()
         if scale == 0:
-            self.z_star.copy_(mg.randn(1, 1, *self.sizes[0], device=self.noise_amps.device).expand(
+            self.z_star.copy_(mg.randn(1, 1, *self.sizes[0], **self._like).expand(
                 1, self.channels, *self.sizes[0]))
             amps[0] = 1.0
         else:
@@ -308,7 +312,7 @@ class SinGAN(nn.Module):
                 self.generators[scale].load_state_dict(self.generators[scale - 1].state_dict())
                 self.critics[scale].load_state_dict(self.critics[scale - 1].state_dict())
             amps[scale] = noise_amplitude(_array(real), self.reconstruction_input(scale).numpy(), noise_factor)
-        self.noise_amps.copy_(mg.tensor(amps, device=self.noise_amps.device))
+        self.noise_amps.copy_(mg.tensor(amps, **self._like))
 
 
 def _array(x):
