@@ -34,7 +34,8 @@ metrics.json holds the pyramid (sizes, factor, widths, noise amplitudes), the
 reconstruction's RMSE, and the patch statistics of the samples
 (``minigan.eval.patches.patch_report``): the samples' patch distance to the
 exemplar's fit half against the floor (the held-out half) and the ceiling (shuffled
-pixels), and ``patch_relative`` = (output - floor) / (ceiling - floor). Without
+pixels), and ``relative`` = (output - floor) / (ceiling - floor) (None where the floor is
+not below the ceiling: the two halves of the exemplar have different patches). Without
 --fit-half SinGAN saw the whole image, held-out half included, so the output's
 number is flattered.
 """
@@ -96,8 +97,10 @@ def generate(model, n, **kwargs):
 
 
 def relative(report):
-    """Where the samples lie between the floor (0) and the ceiling (1) of the patch distance."""
-    return (report["output"] - report["held_out"]) / (report["shuffled"] - report["held_out"])
+    """Where the samples lie between the floor (0) and the ceiling (1) of the patch distance; None
+    where the yardsticks do not bracket (the exemplar's halves differ as much as shuffled pixels)."""
+    span = report["shuffled"] - report["held_out"]
+    return (report["output"] - report["held_out"]) / span if span > 0 else None
 
 
 def main(argv=None):
@@ -213,7 +216,7 @@ def main(argv=None):
                   "samples_scored": 16, "trained_on": "fit half" if args.fit_half else "whole image"},
     })
     print({k: metrics[k] for k in ("steps", "wall_time_s", "reconstruction_rmse")},
-          {k: round(v, 4) for k, v in report.items() if k != "output_per_level"})
+          {k: v for k, v in report.items() if k != "output_per_level"})
     return metrics
 
 
