@@ -334,9 +334,11 @@ def train_iteration(model, scale, real, opt_g, opt_d, alpha=ALPHA, gp_weight=GP_
 
     One noise map z_n is drawn for the iteration; each critic step draws a fresh
     up(x~_{n-1}) from the coarser scales. The critic descends
-    mean D(fake) - mean D(real) + lambda GP; the generator descends
-    -mean D(G(z + prev) + prev) + alpha * MSE(G(z_rec + rec_prev) + rec_prev, x_n) with
-    the last critic step's prev. Returns the last steps' losses as floats."""
+    mean D(fake) - mean D(real) + lambda GP, fake = G_n(z, prev); the generator descends
+    -mean D(G_n(z, prev)) + alpha * MSE(G_n(z_rec, rec_prev), x_n) with the last critic
+    step's prev, z_rec = sigma_0 z* at scale 0 and 0 above, rec_prev = up(x~rec_{n-1}).
+    ``per_pixel``: the penalty's gradient norm per pixel (the paper's code) or per image.
+    Returns the last steps' losses as floats."""
     G, D = model.generators[scale], model.critics[scale]
     size = model.sizes[scale]
     z = model.noise(scale, size)
