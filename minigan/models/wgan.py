@@ -131,11 +131,15 @@ def interpolates(real, fake, eps=None):
     return eps * real + (1 - eps) * fake
 
 
-def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, eps=None, one_sided=False):
+def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, eps=None, one_sided=False, per_pixel=False):
     """lambda * E_xhat[(||grad_xhat f(xhat)||_2 - 1)^2] on random interpolates of real and fake.
 
     ``one_sided=True`` penalizes only norms above 1, lambda * E[max(0, ||grad|| - 1)^2]
     (the variant Gulrajani et al. mention in Section 4; Petzka et al. 2018's WGAN-LP).
+    A critic whose output is a map of scores (a patch critic) is differentiated through
+    the sum of its map. ``per_pixel=True`` takes the norm over the channels at each pixel
+    and averages the squared gaps over pixels and samples, as SinGAN's code does, instead
+    of one norm per sample.
     The gradient is taken with ``create_graph=True`` so that the penalty itself can
     be differentiated with respect to the critic's weights (double backward).
     """
@@ -144,7 +148,8 @@ def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, eps=None, one_sided=F
     # each score depends on its own sample only, so d(sum of scores)/d xhat_i = grad f(xhat_i)
     grads, = mg.grad(scores.sum(), xhat, create_graph=True)
     # the 1e-12 keeps d sqrt(s)/ds finite where a ReLU critic is flat (s = 0); it moves the norm by <= 1e-6
-    norms = ((grads.flatten(1) ** 2).sum(dim=1) + 1e-12).sqrt()
+    squares = (grads ** 2).sum(dim=1) if per_pixel else (grads.flatten(1) ** 2).sum(dim=1)
+    norms = (squares + 1e-12).sqrt()
     gaps = (norms - 1).clamp(min=0) if one_sided else norms - 1
     return weight * (gaps ** 2).mean()
 
