@@ -98,7 +98,7 @@ def train(method, seed, args, data, out):
                                  batch(rng, source, args.batch_size, args.device),
                                  batch(rng, target, args.batch_size, args.device)))
             continue
-        p = step / (pretrain or args.steps)
+        p = min(step / (pretrain or args.schedule_steps), 1.0)
         da.set_lr(optimizers["sgd"], da.annealed_lr(p, lr0=args.lr))
         if method == "dann":
             xs, ys = batch(rng, source, args.batch_size, args.device, source_labels)
@@ -143,10 +143,14 @@ def main(argv=None):
                         help="ADDA's source pretraining (default: --steps, the source-only run's length)")
     parser.add_argument("--width", type=positive_float, default=0.5,
                         help="scales the networks' channels and units (1: Ganin et al.'s 32-48 conv, 100-100 MLPs)")
+    parser.add_argument("--schedule-steps", type=positive_int, default=None,
+                        help="the steps over which DANN's lambda and learning rate follow their schedules "
+                             "(p = step / this; default --steps); a run stopped early and resumed keeps it")
     parser.add_argument("--framing", choices=FRAMINGS, default="digit",
                         help="the source's 28 -> 16: the 20 x 20 box centred on the digit, or the whole frame")
     args = parser.parse_args(argv)
     args.pretrain_steps = args.pretrain_steps or args.steps
+    args.schedule_steps = args.schedule_steps or args.steps
 
     source, source_labels = load_mnist_5k(framing=args.framing)
     target, target_labels = load_target_digits("train")
