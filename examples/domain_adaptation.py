@@ -122,11 +122,11 @@ def train(method, seed, args, data, out):
     return run.finish(metrics), modules, run.history
 
 
-def embedding_panels(models, source, test):
+def embedding_panels(models, source, test, device):
     """PCA (fit on both domains together) of each trained model's features."""
     panels = []
     for title, (source_net, target_net) in models.items():
-        fs, ft = da.embed(source_net, source), da.embed(target_net, test)
+        fs, ft = da.embed(source_net, source, device=device), da.embed(target_net, test, device=device)
         pca = PCA(fs.shape[1], 2).fit(np.concatenate([fs, ft]))
         fs, ft = (pca.encode(mg.tensor(f)).numpy() for f in (fs, ft))
         panels.append({"title": title, "groups": [(fs, "C0", "source (MNIST)"), (ft, "C3", "target (sklearn)")]})
@@ -193,7 +193,7 @@ def main(argv=None):
         pictured["ADDA (M_s on source, M_t on target)"] = (first["adda"]["features"], first["adda"]["target_features"])
     if "oracle" in first and len(pictured) < 3:
         pictured["oracle"] = (first["oracle"]["features"],) * 2
-    save_scatters(embedding_panels(pictured, source[s_idx], test), os.path.join(run.out, "features.png"))
+    save_scatters(embedding_panels(pictured, source[s_idx], test, args.device), os.path.join(run.out, "features.png"))
 
     run.modules = {f"{method}_{name}": m for method, modules in first.items() for name, m in modules.items()}
     run.step = args.steps

@@ -21,6 +21,7 @@ for the adaptation methods, labelled only for the oracle) and ``test`` (never se
 training). The split does not depend on the training seed, so every seed is scored on the
 same test digits.
 """
+import functools
 import gzip
 import importlib.util
 import os
@@ -83,6 +84,17 @@ def centred_boxes(images, box=MNIST_BOX):
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _read_mnist_5k(path):
+    """The file's table (5000, 785), parsed once per process (read-only: callers copy)."""
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float64)
+    if table.ndim != 2 or table.shape[1] != 785:
+        raise ValueError(f"{path}: expected rows of 784 pixels and a label, got shape {table.shape}")
+    table.flags.writeable = False
+    return table
+
+
 def load_mnist_5k(size=SIZE, framing="digit"):
     """The source domain: 5000 MNIST digits (N, 1, size, size) float32 in [-1, 1], int64 labels.
 
@@ -91,10 +103,7 @@ def load_mnist_5k(size=SIZE, framing="digit"):
     28 x 28 image, MNIST's 4-pixel margin included (the digit is then about 11 of 16 pixels)."""
     if framing not in FRAMINGS:
         raise ValueError(f"load_mnist_5k: framing must be one of {FRAMINGS}, got {framing!r}")
-    with gzip.open(mnist_5k_path(), "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.float64)
-    if table.ndim != 2 or table.shape[1] != 785:
-        raise ValueError(f"{mnist_5k_path()}: expected rows of 784 pixels and a label, got shape {table.shape}")
+    table = _read_mnist_5k(mnist_5k_path())
     images = table[:, :784].reshape(-1, 1, 28, 28) / 255.0 * 2.0 - 1.0
     if framing == "digit":
         images = centred_boxes(images)
