@@ -15,6 +15,11 @@ import torch
 import torch.nn as tnn
 import torch.nn.functional as TF
 
+try:
+    from . import train_dcgan_torch
+except ImportError:  # run as a script
+    import train_dcgan_torch
+
 
 class GradReverse(torch.autograd.Function):
     """The usual torch form of Ganin et al.'s layer: identity forward, -lambda * grad backward."""
@@ -87,27 +92,13 @@ def dann_step(features, classifier, domain, optimizer, xs, ys, xt, lambd):
 
 
 def adda_step(source_encoder, target_encoder, discriminator, opt_target, opt_d, xs, xt):
-    """ADDA's adversarial step as pytorch-adda writes it: D on [M_s(x_s); M_t(x_t)] with labels
-    1 and 0, then M_t with the inverted label 1 on its own encodings."""
+    """ADDA's adversarial step: DCGAN's GAN step (D on real and detached fakes, then the
+    non-saturating, label-inverted loss) with M_s(x_s) as the real batch and M_t as the generator."""
     with torch.no_grad():
         source_codes = source_encoder(xs)
-    target_codes = target_encoder(xt)
-    real, fake = discriminator(source_codes), discriminator(target_codes.detach())
-    d_loss = (TF.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-              + TF.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
-    opt_d.zero_grad()
-    d_loss.backward()
-    opt_d.step()
-    for p in discriminator.parameters():
-        p.requires_grad_(False)
-    logits = discriminator(target_codes)
-    target_loss = TF.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-    opt_target.zero_grad()
-    target_loss.backward()
-    opt_target.step()
-    for p in discriminator.parameters():
-        p.requires_grad_(True)
-    return {"d_loss": d_loss.item(), "target_loss": target_loss.item()}
+    d_loss, target_loss = train_dcgan_torch.train_step(target_encoder, discriminator, opt_target, opt_d,
+                                                       source_codes, xt)
+    return {"d_loss": d_loss, "target_loss": target_loss}
 
 
 def lambda_p(p):
