@@ -19,8 +19,9 @@ setup(
     extras_require={
         # torch is the test oracle; install its CPU build first (see README)
         "test": ["torch>=2.1", "hypothesis>=6.80", "pytest>=7", "triton>=3.6; platform_system=='Linux'",
-                 "pillow", "tqdm", "matplotlib", "safetensors", "scikit-learn", "scipy", "scikit-image"],
+                 "pillow", "tqdm", "matplotlib", "safetensors", "scikit-learn", "scipy", "scikit-image",
+                 "mlxtend"],
         "gpu": ["cupy-cuda12x", "triton>=3.6"],
-        "examples": ["pillow", "tqdm", "matplotlib", "scikit-image", "scikit-learn", "safetensors"],
+        "examples": ["pillow", "tqdm", "matplotlib", "scikit-image", "scikit-learn", "safetensors", "mlxtend"],
     },
 )

@@ -7,9 +7,9 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .common import atomic_save, atomic_write, remove_stale_temporaries, save_npz, to_numpy
 from .images import make_grid, save_image, save_points
 from .metrics import write_metrics
-from .plots import save_curves, save_losses
+from .plots import save_curves, save_losses, save_scatters
 from .progress import progress
 
 __all__ = ["CheckpointError", "atomic_save", "atomic_write", "load_checkpoint", "make_grid",
            "progress", "remove_stale_temporaries", "save_checkpoint", "save_curves", "save_image", "save_losses",
-           "save_npz", "save_points", "to_numpy", "write_metrics"]
+           "save_npz", "save_points", "save_scatters", "to_numpy", "write_metrics"]

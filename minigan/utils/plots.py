@@ -1,4 +1,4 @@
-"""Loss curves of a training run."""
+"""Loss curves of a training run, and other plots of the examples."""
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -60,4 +60,23 @@ def save_curves(panels, path, size=(4.2, 3.8)):
         axes.set_xlabel(panel.get("xlabel", ""))
         axes.legend(fontsize=7)
         axes.grid(alpha=0.3)
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80, bbox_inches="tight"))
+
+
+def save_scatters(panels, path, size=(3.6, 3.4)):
+    """Scatter plots side by side, one per panel, saved as a PNG at ``path``.
+
+    Each panel is a dict: ``groups``, a list of (points (N, 2), colour, label), drawn in
+    order with small translucent markers; and optionally ``title``.
+    """
+    figure = Figure(figsize=(size[0] * len(panels), size[1]))
+    FigureCanvasAgg(figure)  # Agg without pyplot: no global backend switch, no figure leak
+    for axes, panel in zip(np.atleast_1d(figure.subplots(1, len(panels))), panels):
+        for points, colour, label in panel["groups"]:
+            points = np.asarray(to_numpy(points), dtype=np.float64)
+            axes.scatter(points[:, 0], points[:, 1], s=4, alpha=0.5, color=colour, label=label, linewidths=0)
+        axes.set_title(panel.get("title", ""), fontsize=9)
+        axes.set_xticks([])
+        axes.set_yticks([])
+        axes.legend(fontsize=7, markerscale=3)
     atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80, bbox_inches="tight"))
