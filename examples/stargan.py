@@ -9,7 +9,7 @@
 The domains (``minigan.data.fashion_domains``): each is one Fashion-MNIST class, 32x32.
 The default, the three shoes, share a layout (a shoe from the side, toe to the left),
 so a translation changes a shape (add a shaft, close the straps) and keeps a pose, and
-the project's classifier tells the three apart on 97-99% of real test images, so its
+the project's classifier tells the three apart on 95-98% of real test images, so its
 verdict on a translation means something. The five tops are a harder, noisier test.
 
 Training (``minigan.models.stargan``): D is updated every step, G every --n-critic-th

@@ -5,7 +5,7 @@ A domain is one Fashion-MNIST class; a translation to domain c should make the p
 classifier see class c. Two named sets:
 
   shoes  Sandal, Sneaker, Ankle boot: one layout (a shoe from the side, toe to the left),
-         three shapes; the classifier tells them apart on 97-99% of real test images.
+         three shapes; the classifier tells them apart on 95-98% of real test images.
   tops   T-shirt/top, Pullover, Dress, Coat, Shirt: one layout (a garment from the front),
          five shapes, and the classes the classifier confuses most (Shirt with T-shirt,
          Pullover and Coat), so its verdict on a translation is noisier.
