@@ -5,38 +5,14 @@ import torch
 
 import minigan as mg
 from minigan.models import features as vgg
-
-CONFIG = vgg.VGG19_CONFIG
+from twins.vgg19_torch import VGG19
 
 
 def torch_vgg19_features(pool="max"):
-    """torchvision's vgg19().features written out in plain torch (same indices, same keys)."""
-    layers, channels = [], 3
-    for width in CONFIG:
-        if width == "M":
-            layers.append(torch.nn.MaxPool2d(2, 2) if pool == "max" else torch.nn.AvgPool2d(2, 2))
-        else:
-            layers += [torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.ReLU(inplace=True)]
-            channels = width
-    model = torch.nn.Module()
-    model.features = torch.nn.Sequential(*layers)
-    model.classifier = torch.nn.Sequential(torch.nn.Linear(8, 4))  # stands in for the head a real file has
+    """torchvision's vgg19(), its whole feature stack and a stand-in for the head a real file has."""
+    model = VGG19("pool5", pool)
+    model.classifier = torch.nn.Sequential(torch.nn.Linear(8, 4))
     return model.eval()
-
-
-def torch_features(model, images, names):
-    mean = torch.tensor(vgg.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(vgg.IMAGENET_STD).view(1, 3, 1, 1)
-    x = ((images + 1) / 2 - mean) / std
-    wanted = {vgg.LAYERS[n]: n for n in names}
-    out = {}
-    for index, module in enumerate(model.features):
-        x = module(x)
-        if index in wanted:
-            out[wanted[index]] = x.clone()
-        if index == max(wanted):
-            break
-    return out
 
 
 def test_layer_names_match_torchvision_indices():
@@ -65,7 +41,7 @@ def test_safetensors_file_loads_and_every_layer_matches_torch(tmp_path, pool):
     names = [n for n in vgg.LAYERS]
     ours = network(mg.tensor(images), names)
     with torch.no_grad():
-        theirs = torch_features(model, torch.tensor(images), names)
+        theirs = model(torch.tensor(images), names)
     for name in names:
         a, b = ours[name].numpy(), theirs[name].numpy()
         scale = np.abs(b).max() + 1e-6
@@ -83,7 +59,7 @@ def test_features_stop_at_the_deepest_requested_layer_and_gradients_match_torch(
     loss.backward()
 
     tx = torch.tensor(images, requires_grad=True)
-    tout = torch_features(model, tx, ("relu1_1", "relu3_1"))
+    tout = model(tx, ("relu1_1", "relu3_1"))
     tloss = sum(((f.flatten(2) @ f.flatten(2).transpose(1, 2) / f[0, 0].numel()) ** 2).mean() for f in tout.values())
     tloss.backward()
     np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-4)

@@ -17,6 +17,7 @@ from minigan.models import srgan
 from minigan.testing import assert_params_match, assert_state_match, load_into_twin
 from test_examples import run
 from twins import train_srgan_torch as twin
+from twins.vgg19_torch import VGG19
 
 torch.set_num_threads(1)
 ADAM = dict(lr=1e-3, betas=(0.9, 0.999))
@@ -47,7 +48,7 @@ def _content(kind):
     theirs = twin.ContentLoss(kind)
     if loss.vgg is not None:
         loss.vgg.double()
-        theirs.vgg = load_into_twin(loss.vgg, twin.VGG19(loss.layer, VGG_WIDTH)).double()
+        theirs.vgg = load_into_twin(loss.vgg, VGG19(loss.layer, width=VGG_WIDTH)).double()
     return loss, theirs
 
 

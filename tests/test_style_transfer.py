@@ -11,6 +11,7 @@ from minigan.models import style_transfer as st
 from minigan.testing import assert_params_match, assert_state_match, load_into_twin
 from test_examples import assert_resume_continues_the_run, example, run
 from twins import style_transfer_torch as twin
+from twins.vgg19_torch import VGG19
 
 torch.set_num_threads(1)
 WIDTH = 1 / 16  # VGG-19 at 4, 8, 16, 32 channels
@@ -22,7 +23,7 @@ def _images(n, size, seed):
 
 def _vgg(last, seed=0):
     ours = st.feature_network("random", last=last, width=WIDTH, seed=seed).double()
-    theirs = load_into_twin(ours, twin.vgg19(WIDTH, twin.LAYERS[last])).double()
+    theirs = load_into_twin(ours, VGG19(last, width=WIDTH).requires_grad_(False)).double()
     return ours, theirs
 
 
@@ -102,8 +103,8 @@ def test_stylize_matches_torch_and_alpha_zero_decodes_the_content_features():
     content, style = _images(2, 16, 30), _images(2, 16, 31)
     tc, ts = torch.tensor(content), torch.tensor(style)
     with torch.no_grad():
-        fc = twin.features(tencoder, tc, ("relu4_1",))["relu4_1"]
-        fs = twin.features(tencoder, ts, ("relu4_1",))["relu4_1"]
+        fc = tencoder(tc, ("relu4_1",))["relu4_1"]
+        fs = tencoder(ts, ("relu4_1",))["relu4_1"]
         for alpha in (0.0, 0.5, 1.0):
             expected = tdecoder(alpha * twin.adain(fc, fs) + (1 - alpha) * fc).numpy()
             out = st.stylize(encoder, decoder, mg.tensor(content), mg.tensor(style), alpha).numpy()

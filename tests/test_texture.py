@@ -13,6 +13,7 @@ from minigan.models import feature_training, texture
 from minigan.models.features import vgg19
 from test_examples import CONTRACT, assert_resume_continues_the_run, example, run
 from twins import texture_torch as twin
+from twins.vgg19_torch import VGG19, gram
 
 
 def _torch_state(module):
@@ -31,7 +32,7 @@ def _close(a, b, atol, what):
 def test_gatys_loss_gradient_and_adam_step_match_torch(normalized):
     rng = np.random.default_rng(0)
     network = vgg19("random", last="relu4_1", pool="avg", width=0.25, seed=3)
-    theirs = twin.VGGFront("relu4_1", "avg", 0.25)
+    theirs = VGG19("relu4_1", "avg", 0.25)
     theirs.load_state_dict(_torch_state(network))
     exemplars = rng.uniform(-1, 1, (2, 3, 40, 32)).astype(np.float32)
     layers = texture.TEXTURE_LAYERS
@@ -39,7 +40,7 @@ def test_gatys_loss_gradient_and_adam_step_match_torch(normalized):
     targets = texture.gram_targets(network, exemplars, layers)
     with torch.no_grad():
         features = theirs(torch.tensor(exemplars), layers)
-        torch_targets = {k: twin.gram(features[k]) for k in layers}
+        torch_targets = {k: gram(features[k]) for k in layers}
     for k in layers:
         _close(targets[k].numpy(), torch_targets[k].numpy(), 1e-5, f"Gram target {k}")
 

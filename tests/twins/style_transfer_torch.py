@@ -5,51 +5,9 @@ with the normalizations of ``minigan.models.style_transfer``. Images in [-1, 1].
 import torch
 from torch import nn
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
-LAYERS = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu4_2": 22, "relu5_1": 29}
+from .vgg19_torch import gram
+
 EPS = 1e-5
-
-
-def vgg19(width=1.0, last=29):
-    """torchvision's vgg19().features (same indices and keys), every width times ``width``, cut after ``last``."""
-    layers, channels = [], 3
-    for c in CONFIG:
-        if c == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            out = max(1, round(c * width))
-            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU()]
-            channels = out
-    model = nn.Module()
-    model.features = nn.Sequential(*layers[:last + 1])
-    return model.eval().requires_grad_(False)
-
-
-def features(model, images, names):
-    # float32 constants, as torchvision's transforms hold them, then the images' dtype
-    mean = torch.tensor(IMAGENET_MEAN).to(images.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).to(images.dtype).view(1, 3, 1, 1)
-    x = ((images + 1) / 2 - mean) / std
-    wanted = {LAYERS[n]: n for n in names}
-    out = {}
-    for index, module in enumerate(model.features):
-        x = module(x)
-        if index in wanted:
-            out[wanted[index]] = x
-        if index == max(wanted):
-            break
-    return out
-
-
-# ---------------------------------------------------------------- Gatys
-
-
-def gram(f):
-    n, c, h, w = f.shape
-    f = f.reshape(n, c, h * w)
-    return f @ f.transpose(1, 2) / (h * w)
 
 
 def gatys_losses(model, image, content, style, content_layer="relu4_2",
@@ -57,9 +15,9 @@ def gatys_losses(model, image, content, style, content_layer="relu4_2",
     """Eq. 1 and 5 written out: 1/2 sum (F - P)^2 and sum_l 1/L * 1/(4 N^2 M^2) sum (G - A)^2,
     the Gram matrices G, A here unnormalized."""
     with torch.no_grad():
-        p = features(model, content, (content_layer,))[content_layer]
-        targets = features(model, style, style_layers)
-    f = features(model, image, style_layers + (content_layer,))
+        p = model(content, (content_layer,))[content_layer]
+        targets = model(style, style_layers)
+    f = model(image, style_layers + (content_layer,))
     content_loss = 0.5 * ((f[content_layer] - p) ** 2).sum()
     style_loss = 0
     for name in style_layers:
@@ -123,11 +81,11 @@ ADAIN_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 def adain_losses(encoder, decoder, content, style, lam=10.0, alpha=1.0):
     """Net.forward: loss_c = MSE(f(g(t)), t), loss_s = sum_i MSE of means + MSE of stds."""
     with torch.no_grad():
-        style_feats = features(encoder, style, ADAIN_LAYERS)
-        content_feat = features(encoder, content, ("relu4_1",))["relu4_1"]
+        style_feats = encoder(style, ADAIN_LAYERS)
+        content_feat = encoder(content, ("relu4_1",))["relu4_1"]
         t = adain(content_feat, style_feats["relu4_1"])
         t = alpha * t + (1 - alpha) * content_feat
-    g_t_feats = features(encoder, decoder(t), ADAIN_LAYERS)
+    g_t_feats = encoder(decoder(t), ADAIN_LAYERS)
     mse = nn.MSELoss()
     loss_c = mse(g_t_feats["relu4_1"], t)
     loss_s = 0

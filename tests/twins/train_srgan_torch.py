@@ -1,6 +1,6 @@
 """SRResNet and SRGAN in plain torch: the twin of ``minigan/models/srgan.py`` (same module
-tree, so the ``state_dict`` keys are minigan's), its VGG-19 content loss with the
-narrowed widths of ``minigan.models.features``, and its two training steps.
+tree, so the ``state_dict`` keys are minigan's), its VGG-19 content loss on the VGG-19 twin
+(``tests/twins/vgg19_torch.py``), and its two training steps.
 
 ``tests/test_srgan.py`` loads minigan's weights into these and compares forward values,
 gradients and the parameters after Adam.
@@ -10,12 +10,6 @@ import math
 import torch
 import torch.nn as tnn
 import torch.nn.functional as TF
-
-VGG19_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-                512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-LAYER_INDEX = {"relu2_2": 8, "relu5_4": 35}
 
 
 class ResidualBlock(tnn.Module):
@@ -65,28 +59,6 @@ class Discriminator(tnn.Module):
         return self.classifier(self.features(x).flatten(1)).flatten()
 
 
-class VGG19(tnn.Module):
-    """torchvision's vgg19().features, cut after ``last``, widths times ``width``."""
-
-    def __init__(self, last="relu5_4", width=1.0):
-        super().__init__()
-        self.last = LAYER_INDEX[last]
-        layers, channels = [], 3
-        for w in VGG19_CONFIG:
-            if w == "M":
-                layers.append(tnn.MaxPool2d(2, 2))
-            else:
-                out = max(1, round(w * width))
-                layers += [tnn.Conv2d(channels, out, 3, padding=1), tnn.ReLU()]
-                channels = out
-        self.features = tnn.Sequential(*layers[:self.last + 1])
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, x):
-        return self.features(((x + 1) * 0.5 - self.mean.to(x.dtype)) / self.std.to(x.dtype))
-
-
 class ContentLoss:
     def __init__(self, kind="vgg54", vgg=None, rescale=1 / 12.75):
         self.kind, self.vgg, self.rescale = kind, vgg, rescale
@@ -94,9 +66,10 @@ class ContentLoss:
     def __call__(self, fake, target):
         if self.kind == "mse":
             return TF.mse_loss(fake, target)
+        layer = self.vgg.last
         with torch.no_grad():
-            wanted = self.vgg(target) * self.rescale
-        return TF.mse_loss(self.vgg(fake) * self.rescale, wanted)
+            wanted = self.vgg(target, [layer])[layer] * self.rescale
+        return TF.mse_loss(self.vgg(fake, [layer])[layer] * self.rescale, wanted)
 
 
 def srresnet_step(generator, opt, lr_images, hr_images):
