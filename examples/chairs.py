@@ -14,9 +14,13 @@ Training (``minigan.models.chairs``): lambda * image MSE + mask MSE on the train
 Adam. ``--augment K`` adds K randomly transformed copies of every training view (zoom
 0.85-1.15, a shift of up to 6% of the image, brightness 0.75-1.25, rendered by the camera)
 and the paper's third input stream, theta; held-out views are then generated with the
-identity transformation.
+identity transformation. ``--transfer`` is the paper's knowledge-transfer setting: every other
+instance (the bar stool, the high-back and office chairs, the café table, the floor and arc
+lamps) is trained at all 24 azimuths, and the other six still never show the held-out ones;
+the scores are then over those six.
 
-metrics.json, measured on the held-out views (12 instances x 6 azimuths x 3 elevations):
+metrics.json, measured on the held-out views (12 instances x 6 azimuths x 3 elevations; with
+--transfer, 6 instances):
 
   heldout_mse            mean squared error of the generated image (values in [-1, 1])
   heldout_mask_iou       intersection over union of the generated mask (> 0.5) with the true one
@@ -57,6 +61,7 @@ from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size,
 INTERPOLATIONS = (("kitchen chair", "armchair"), ("high-back chair", "bar stool"), ("office chair", "café table"),
                   ("stool", "floor lamp"))
 SWEEP_INSTANCES = ("kitchen chair", "armchair", "arc lamp")
+TRANSFER_INSTANCES = tuple(range(1, len(INSTANCES), 2))  # --transfer: seen at all 24 azimuths
 
 
 def transformations(n, rng):
@@ -67,9 +72,9 @@ def transformations(n, rng):
     return zoom, shift, brightness, theta
 
 
-def augmented(data, copies, rng):
+def augmented(data, trained, copies, rng):
     """``copies`` transformed renderings of every training view: (images, masks, rows of data, theta)."""
-    rows = np.repeat(np.flatnonzero(data.train), copies)
+    rows = np.repeat(np.flatnonzero(trained), copies)
     zoom, shift, brightness, theta = transformations(len(rows), rng)
     size = data.images.shape[-1]
     views = [render(INSTANCES[data.instance[r]][2], data.azimuth[r], data.elevation[r], size, z, s, b)
@@ -102,9 +107,10 @@ class Scorer:
         return chairs.generate(self.G, c, chairs.view_code(azimuth, elevation), theta, self.device)
 
 
-def evaluate(generate, data, size):
-    """The held-out scores against the three baselines, and the same on the training views."""
-    test, train = ~data.train, data.train
+def evaluate(generate, data, trained, size):
+    """The scores on the views not trained on against the three baselines, and the same on the
+    training views (``trained``: a bool per view of ``data``)."""
+    test, train = ~trained, trained
     images, masks = generate(data.instance[test], data.azimuth[test], data.elevation[test])
     fit_images, fit_masks = generate(data.instance[train], data.azimuth[train], data.elevation[train])
     # the seen views 15 degrees before and after each held-out one (same instance and elevation)
@@ -112,7 +118,7 @@ def evaluate(generate, data, size):
     rows = np.flatnonzero(test)
     before = [index[(data.instance[k], (data.azimuth[k] - 15) % 360, data.elevation[k])] for k in rows]
     after = [index[(data.instance[k], (data.azimuth[k] + 15) % 360, data.elevation[k])] for k in rows]
-    assert data.train[before].all() and data.train[after].all()
+    assert trained[before].all() and trained[after].all()
     truth, truth_masks = data.images[test], data.masks[test]
     mean_image, mean_mask = data.images[train].mean(0), data.masks[train].mean(0)
     metrics = {
@@ -177,6 +183,8 @@ def main(argv=None):
                         help="the image term's weight against the mask term's")
     parser.add_argument("--augment", type=nonnegative_int, default=0,
                         help="randomly transformed copies of each training view; > 0 adds the theta stream")
+    parser.add_argument("--transfer", action="store_true",
+                        help="train every other instance at every azimuth; score the other six on their held-out views")
     parser.add_argument("--beta1", type=unit_float, default=0.9)
     args = parser.parse_args(argv)
     if args.image_size > 128:
@@ -187,10 +195,12 @@ def main(argv=None):
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)
     data = load_shapes3d(args.image_size)
-    rows, theta = np.flatnonzero(data.train), None
+    # --transfer: every other instance is trained at every azimuth, the rest still miss the held-out ones
+    trained = data.train | (np.isin(data.instance, TRANSFER_INSTANCES) if args.transfer else False)
+    rows, theta = np.flatnonzero(trained), None
     images, masks = data.images[rows], data.masks[rows]
     if args.augment:
-        extra_images, extra_masks, extra_rows, extra_theta = augmented(data, args.augment,
+        extra_images, extra_masks, extra_rows, extra_theta = augmented(data, trained, args.augment,
                                                                        np.random.default_rng(args.seed + 1))
         images, masks = np.concatenate([images, extra_images]), np.concatenate([masks, extra_masks])
         theta = np.concatenate([np.zeros((len(rows), 4), np.float32), extra_theta])
@@ -212,11 +222,12 @@ def main(argv=None):
                                   tensor(masks[idx]), args.lam))
 
     generate = Scorer(G, args.device)
-    metrics = evaluate(generate, data, args.image_size)
+    metrics = evaluate(generate, data, trained, args.image_size)
     figures(generate, data, run.out, args.num_samples)
     metrics = run.finish({"image_size": args.image_size, "width": args.width, "channels": list(channels),
                           "batch_size": args.batch_size, "lambda": args.lam, "augment": args.augment,
-                          "instances": list(data.names), "held_out_azimuths": list(HELD_OUT_AZIMUTHS), **metrics})
+                          "transfer": args.transfer, "instances": list(data.names),
+                          "held_out_azimuths": list(HELD_OUT_AZIMUTHS), **metrics})
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()
            if k.endswith(("mse", "iou")) or k in ("steps", "wall_time_s")})
     return metrics

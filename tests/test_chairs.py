@@ -301,11 +301,13 @@ TINY = ("--batch-size", 8, "--width", 8, "--conv-width", 8, "--image-size", 16)
 
 
 def test_example_writes_the_contract_files_and_scores(tmp_path):
-    metrics = run("chairs", tmp_path, "--steps", 3, *TINY, "--augment", 1)
+    metrics = run("chairs", tmp_path, "--steps", 3, *TINY, "--augment", 1, "--transfer")
     for f in CONTRACT + ["samples.npz", "interpolation.png", "azimuth.png"]:
         assert (tmp_path / f).stat().st_size > 0, f
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["steps"] == 3 and saved["heldout_views"] == 12 * 6 * 3 and saved["augment"] == 1
+    # --transfer: six instances are trained at every azimuth, the other six are scored
+    assert saved["steps"] == 3 and saved["heldout_views"] == 6 * 6 * 3 and saved["augment"] == 1
+    assert saved["train_views"] == 6 * 18 * 3 + 6 * 24 * 3
     assert saved["mean_image_mse"] > saved["nearest_view_mse"] > saved["neighbours_mean_mse"] > 0
     assert 0 <= saved["heldout_mask_iou"] <= 1 and metrics["heldout_mse"] == saved["heldout_mse"]
     samples = np.load(tmp_path / "samples.npz")

@@ -194,7 +194,7 @@ def test_wgan_gp_critic_step_on_cuda_equals_the_cpu_step(fake_cuda):
 
 EXAMPLES = {  # name: extra arguments (small models, so the runs take a second or two)
     "pca": (), "autoencoder": (), "vae": (), "gan": (), "cgan": (), "dcgan": (), "infogan": (),
-    "vaegan": (), "wgan": (),
+    "vaegan": (), "wgan": (), "chairs": ("--width", 8, "--conv-width", 8, "--image-size", 16),
     **({"pix2pix": ("--ngf", 4, "--ndf", 4, "--train-examples", 64, "--test-examples", 1000),
         "cyclegan": ("--width", 2, "--blocks", 1, "--d-width", 2, "--pool-size", 3)}
        if os.path.isdir(FASHION_MNIST_DIR) else {}),
