@@ -1,4 +1,4 @@
-"""Learning to generate chairs (Dosovitskiy et al. 2015): an up-convolutional network from (instance, view) to image and mask.
+"""Learning to generate chairs (Dosovitskiy et al. 2015): an up-convolutional network from (object, view) to image.
 
     python examples/chairs.py                              # 12 chairs, tables and lamps at 32x32; CPU, minutes
     python examples/chairs.py --augment 4                  # + the transformation stream: zoom, shift, brightness
@@ -28,6 +28,7 @@ metrics.json, measured on the held-out views (12 instances x 6 azimuths x 3 elev
                          nearest seen azimuth (15 degrees before; the one after is as near)
   neighbours_mean_mse    baseline: the mean of the two seen views 15 degrees either side
   mean_image_mse, _iou   baseline: the mean training image (and mask > 0.5)
+  heldout_mse_per_instance  heldout_mse of each scored instance
   train_mse, train_mask_iou  the same scores on the training views: how well they are fitted
   novel_elevation_mse, _iou  views at elevations 15 and 25 degrees (between the trained ones),
                          at the training azimuths
@@ -130,6 +131,9 @@ def evaluate(generate, data, trained, size):
         "mean_image_iou": iou(np.broadcast_to(mean_mask, truth_masks.shape), truth_masks),
         "train_mse": mse(fit_images, data.images[train]), "train_mask_iou": iou(fit_masks, data.masks[train]),
     }
+    scored = data.instance[test]
+    metrics["heldout_mse_per_instance"] = {data.names[i]: mse(images[scored == i], truth[scored == i])
+                                           for i in np.unique(scored)}
     novel = load_shapes3d(size, azimuths=[a for a in AZIMUTHS if a not in HELD_OUT_AZIMUTHS], elevations=(15, 25))
     images, masks = generate(novel.instance, novel.azimuth, novel.elevation)
     metrics["novel_elevation_mse"] = mse(images, novel.images)

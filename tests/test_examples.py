@@ -230,6 +230,8 @@ BAD_FLAGS = [
     ("dcgan", ["--width", "0"]),
     ("infogan", ["--categories", "0"]),
     ("vaegan", ["--latent-dim", "-3"]),
+    ("chairs", ["--image-size", "48"]),
+    ("chairs", ["--augment", "-1"]),
 ]
 
 

@@ -136,8 +136,8 @@ def table(top_width, top_depth, height, leg, round_top, pedestal, colours):
     else:
         for sx in (-1, 1):
             for sz in (-1, 1):
-                parts.append(box((sx * (top_width / 2 - 2 * leg), floor + (height - t) / 2, sz * (top_depth / 2 - 2 * leg)),
-                                 (2 * leg, height - t, 2 * leg), leg_colour))
+                x, z = sx * (top_width / 2 - 2 * leg), sz * (top_depth / 2 - 2 * leg)
+                parts.append(box((x, floor + (height - t) / 2, z), (2 * leg, height - t, 2 * leg), leg_colour))
     return merge(*parts)
 
 

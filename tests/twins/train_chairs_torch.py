@@ -103,8 +103,9 @@ def main(argv=None):
         image, mask = G(torch.from_numpy(classes[test]), torch.from_numpy(v[test]))
     image, mask, truth = image.numpy(), mask.numpy() > 0.5, data.masks[test] > 0.5
     iou = ((mask & truth).sum(axis=(1, 2, 3)) / (mask | truth).sum(axis=(1, 2, 3))).mean()
-    metrics = {"framework": "torch", "steps": args.steps, "heldout_mse": float(((image - data.images[test]) ** 2).mean()),
-               "heldout_mask_iou": float(iou), "cpu_time_s": round(time.process_time() - started, 1)}
+    metrics = {"framework": "torch", "steps": args.steps,
+               "heldout_mse": float(((image - data.images[test]) ** 2).mean()), "heldout_mask_iou": float(iou),
+               "cpu_time_s": round(time.process_time() - started, 1)}
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     print(metrics)
