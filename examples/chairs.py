@@ -29,6 +29,8 @@ metrics.json, measured on the held-out views (12 instances x 6 azimuths x 3 elev
   neighbours_mean_mse    baseline: the mean of the two seen views 15 degrees either side
   mean_image_mse, _iou   baseline: the mean training image (and mask > 0.5)
   heldout_mse_per_instance  heldout_mse of each scored instance
+  transformed_heldout_mse   with --augment: the held-out views rendered with random transformations,
+                         generated with their theta (_theta_0: with theta = 0, ignoring them)
   train_mse, train_mask_iou  the same scores on the training views: how well they are fitted
   novel_elevation_mse, _iou  views at elevations 15 and 25 degrees (between the trained ones),
                          at the training azimuths
@@ -95,16 +97,18 @@ def mse(a, b):
 
 
 class Scorer:
-    """G's images and masks for given (instance, azimuth, elevation), with the identity transformation."""
+    """G's images and masks for given (instance, azimuth, elevation); the identity transformation
+    unless ``theta`` is given."""
 
     def __init__(self, G, device):
         self.G, self.device = G, device
 
-    def __call__(self, instance, azimuth, elevation, mix_with=None, alpha=0.0):
+    def __call__(self, instance, azimuth, elevation, mix_with=None, alpha=0.0, theta=None):
         n = len(instance)
         c = chairs.class_code(np.asarray(instance, np.int64), self.G.n_classes,
                               None if mix_with is None else np.asarray(mix_with, np.int64), alpha)
-        theta = np.zeros((n, self.G.n_transform), np.float32) if self.G.n_transform else None
+        if theta is None and self.G.n_transform:
+            theta = np.zeros((n, self.G.n_transform), np.float32)
         return chairs.generate(self.G, c, chairs.view_code(azimuth, elevation), theta, self.device)
 
 
@@ -134,6 +138,13 @@ def evaluate(generate, data, trained, size):
     scored = data.instance[test]
     metrics["heldout_mse_per_instance"] = {data.names[i]: mse(images[scored == i], truth[scored == i])
                                            for i in np.unique(scored)}
+    if generate.G.n_transform:  # does G follow theta? held-out views under random transformations
+        zoom, shift, brightness, theta = transformations(len(rows), np.random.default_rng(0))
+        truth = np.stack([render(INSTANCES[data.instance[k]][2], data.azimuth[k], data.elevation[k], size, z, s, b)[0]
+                          for k, z, s, b in zip(rows, zoom, shift, brightness)])
+        args = data.instance[test], data.azimuth[test], data.elevation[test]
+        metrics["transformed_heldout_mse"] = mse(generate(*args, theta=theta)[0], truth)
+        metrics["transformed_heldout_mse_theta_0"] = mse(generate(*args)[0], truth)
     novel = load_shapes3d(size, azimuths=[a for a in AZIMUTHS if a not in HELD_OUT_AZIMUTHS], elevations=(15, 25))
     images, masks = generate(novel.instance, novel.azimuth, novel.elevation)
     metrics["novel_elevation_mse"] = mse(images, novel.images)

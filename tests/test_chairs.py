@@ -304,6 +304,7 @@ def test_example_writes_the_contract_files_and_scores(tmp_path):
     assert saved["train_views"] == 6 * 18 * 3 + 6 * 24 * 3
     assert saved["mean_image_mse"] > saved["nearest_view_mse"] > saved["neighbours_mean_mse"] > 0
     assert 0 <= saved["heldout_mask_iou"] <= 1 and metrics["heldout_mse"] == saved["heldout_mse"]
+    assert saved["transformed_heldout_mse"] > 0 and saved["transformed_heldout_mse_theta_0"] > 0  # --augment
     samples = np.load(tmp_path / "samples.npz")
     assert samples["x"].shape == (1000, 3, 16, 16) and samples["x"].dtype == np.float32
     assert samples["x"].min() >= -1 and samples["x"].max() <= 1 and samples["y"].max() == 11

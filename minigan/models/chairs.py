@@ -29,6 +29,7 @@ A uconv is unpooling (each value to the top-left corner of a 2x2 block of zeros)
 output padding 1, the kernel flipped), which is what is used here (``tests/test_chairs.py``
 checks the equivalence against torch). Leaky ReLUs (negative slope 0.3) after every layer but
 the two outputs, which are linear. The paper trains with Adam (lr 5e-4, betas (0.9, 0.999)).
+The widths, lambda, the slope and Adam's values are the journal version's as we read it.
 
 At 32x32 (``minigan.data.shapes3d``) the same layout starts from a 4 x 4 map and uses three
 uconvs; the widths are the example's flags.
@@ -105,8 +106,9 @@ class Generator(nn.Module):
 
     ``width``: units of each input's FC-1 and FC-2 (the paper: 512); FC-3 and FC-4 have twice
     as many. ``channels``: the image stream's channels, first the map FC-5 makes at 4x4, then
-    one entry per uconv but the last (the paper, at 8x8: 256, 92, 48); the mask stream has half
-    of each after the first. S = 4 * 2^len(channels). ``n_transform = 0`` leaves out the theta stream."""
+    one entry per uconv but the last (the paper starts from 256 channels at 8x8); the mask stream
+    has half of each after the first. S = 4 * 2^len(channels). ``n_transform = 0`` leaves out the
+    theta stream."""
 
     def __init__(self, n_classes, n_transform=0, width=512, channels=(256, 128, 64), out_channels=3):
         super().__init__()
