@@ -28,7 +28,7 @@ metrics.json, measured on the held-out views (12 instances x 6 azimuths x 3 elev
                          nearest seen azimuth (15 degrees before; the one after is as near)
   neighbours_mean_mse    baseline: the mean of the two seen views 15 degrees either side
   mean_image_mse, _iou   baseline: the mean training image (and mask > 0.5)
-  heldout_mse_per_instance  heldout_mse of each scored instance
+  heldout_mse_per_instance, heldout_iou_per_instance  the held-out scores of each scored instance
   transformed_heldout_mse   with --augment: the held-out views rendered with random transformations,
                          generated with their theta (_theta_0: with theta = 0, ignoring them)
   train_mse, train_mask_iou  the same scores on the training views: how well they are fitted
@@ -138,6 +138,8 @@ def evaluate(generate, data, trained, size):
     }
     scored = data.instance[test]
     metrics["heldout_mse_per_instance"] = {data.names[i]: mse(images[scored == i], truth[scored == i])
+                                           for i in np.unique(scored)}
+    metrics["heldout_iou_per_instance"] = {data.names[i]: iou(masks[scored == i], truth_masks[scored == i])
                                            for i in np.unique(scored)}
     if generate.G.n_transform:  # does G follow theta? held-out views under random transformations
         zoom, shift, brightness, theta = transformations(len(rows), np.random.default_rng(0))
