@@ -46,7 +46,7 @@ import minigan as mg
 from minigan import optim
 from minigan.data.scenes import SCENE_CONCEPTS, render_scenes
 from minigan.models import dissection as ds
-from minigan.utils import atomic_save, save_image, save_npz
+from minigan.utils import atomic_save, make_grid, save_image, save_npz
 from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, positive_float,
                                       positive_int)
 
@@ -72,23 +72,20 @@ def colour_labels(labels):
     return (PALETTE[labels].transpose(0, 3, 1, 2) * 2 - 1).astype(np.float32)
 
 
-def save_panels(rows, titles, path, row_names=None, scale=0.9):
-    """A grid of images (rows of (C, H, W) in [-1, 1]) with a title over each, as a PNG."""
-    n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    figure = Figure(figsize=(n_cols * scale + (1.2 if row_names else 0), n_rows * scale * 1.2))
+def save_rows(rows, names, path):
+    """Rows of images (each a list of (C, H, W) in [-1, 1]) as one grid, each row named at its left."""
+    n_cols, side = len(rows[0]), rows[0][0].shape[-1]
+    grid = make_grid(np.stack([image for row in rows for image in row]), nrow=n_cols, pad_value=1.0,
+                     value_range=(-1, 1), normalize=True)
+    grid = np.asarray(grid).transpose(1, 2, 0)
+    figure = Figure(figsize=(2.2 + grid.shape[1] / 40, grid.shape[0] / 40))
     FigureCanvasAgg(figure)
-    for i, row in enumerate(rows):
-        for j, image in enumerate(row):
-            axes = figure.add_subplot(n_rows, n_cols, i * n_cols + j + 1)
-            axes.imshow(((np.asarray(image).transpose(1, 2, 0) + 1) / 2).clip(0, 1), interpolation="nearest")
-            axes.set_xticks([])
-            axes.set_yticks([])
-            if titles[i][j]:
-                axes.set_title(titles[i][j], fontsize=6)
-            if row_names and j == 0:
-                axes.set_ylabel(row_names[i], fontsize=6)
-    figure.tight_layout(pad=0.3)
-    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=110))
+    axes = figure.add_axes([2.2 / (2.2 + grid.shape[1] / 40), 0, 1 - 2.2 / (2.2 + grid.shape[1] / 40), 1])
+    axes.imshow(grid, interpolation="nearest")
+    axes.set_axis_off()
+    for i, name in enumerate(names):
+        axes.text(-4, 2 + (side + 2) * (i + 0.5), name, ha="right", va="center", fontsize=7)
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80))
 
 
 def highlight(image, on):
@@ -96,7 +93,7 @@ def highlight(image, on):
     return np.where(on[None], image, (image + 1) * 0.25 - 1)
 
 
-def train_segmenter_metrics(segmenter, device, seed, n=1000):
+def segmenter_metrics(segmenter, device, seed, n):
     """Pixel accuracy and per-concept IoU of the segmenter on held-out rendered scenes."""
     images, labels = render_scenes(n, seed=[seed, 1], size=IMAGE_SIZE)
     predicted = ds.segment(segmenter, images, device)
@@ -162,14 +159,13 @@ def figures(G, segmenter, args, result, concept, samples, seg_examples):
     rng = np.random.default_rng([args.seed, 3])
     z = rng.standard_normal((6, G.latent_dim)).astype(np.float32)
     images, r = ds.generate(G, z, layer, args.device)
-    rows, titles, names = [], [], []
+    rows, names = [], []
     for c, name in enumerate(SCENE_CONCEPTS):
         for u in ds.top_units(result["iou"], c, 2):
             on = ds.upsample(r[:, u:u + 1], IMAGE_SIZE)[:, 0] > result["threshold"][u]
             rows.append([highlight(images[i], on[i]) for i in range(len(z))])
-            titles.append([f"unit {u}: {name} IoU {result['iou'][u, c]:.2f}"] + [""] * (len(z) - 1))
-            names.append(f"{name} #{u}")
-    save_panels(rows, titles, os.path.join(out, "units.png"), names, scale=0.8)
+            names.append(f"{name}: unit {u}, IoU {result['iou'][u, c]:.2f}")
+    save_rows(rows, names, os.path.join(out, "units.png"))
 
     # ablation.png: samples, the concept's top units ablated, as many random units ablated
     z = rng.standard_normal((8, G.latent_dim)).astype(np.float32)
@@ -200,6 +196,8 @@ def main(argv=None):
     parser.add_argument("--width", type=positive_int, default=32, help="G's and D's width (DCGAN's w)")
     parser.add_argument("--latent-dim", type=positive_int, default=100)
     parser.add_argument("--train-scenes", type=positive_int, default=20000, help="rendered training scenes")
+    parser.add_argument("--test-scenes", type=positive_int, default=1000,
+                        help="held-out rendered scenes the segmenter is scored on")
     parser.add_argument("--seg-steps", type=positive_int, default=400, help="segmenter iterations (the first ones)")
     parser.add_argument("--seg-width", type=positive_int, default=16)
     parser.add_argument("--seg-batch-size", type=positive_int, default=32)
@@ -254,7 +252,7 @@ def main(argv=None):
     rng = np.random.default_rng([args.seed, 2])
     latent = lambda n: rng.standard_normal((n, args.latent_dim)).astype(np.float32)  # noqa: E731
     concept = SCENE_CONCEPTS.index(args.concept)
-    metrics, seg_examples = train_segmenter_metrics(segmenter, args.device, args.seed)
+    metrics, seg_examples = segmenter_metrics(segmenter, args.device, args.seed, args.test_scenes)
     samples, r = ds.generate(G, latent(max(args.dissect_samples, args.num_samples)), args.layer, args.device)
     seg = ds.segment(segmenter, samples, args.device)
     n = args.dissect_samples
