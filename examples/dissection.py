@@ -201,7 +201,7 @@ def main(argv=None):
     parser.add_argument("--seg-steps", type=positive_int, default=400, help="segmenter iterations (the first ones)")
     parser.add_argument("--seg-width", type=positive_int, default=16)
     parser.add_argument("--seg-batch-size", type=positive_int, default=32)
-    parser.add_argument("--seg-lr", type=positive_float, default=1e-3)
+    parser.add_argument("--seg-lr", type=positive_float, default=3e-3)
     parser.add_argument("--layer", type=positive_int, default=2, help="G's ReLU dissected: 1 (4x4), 2 (8x8), 3 (16x16)")
     parser.add_argument("--concept", choices=SCENE_CONCEPTS, default="tree", help="the concept ablated and inserted")
     parser.add_argument("--units", type=positive_int, default=8, help="the most units ablated / inserted")

@@ -133,7 +133,7 @@ def main(argv=None):
     D.apply(init_weights)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_s = torch.optim.Adam(S.parameters(), lr=1e-3)
+    opt_s = torch.optim.Adam(S.parameters(), lr=3e-3)
     started = time.process_time()
     for step in range(args.steps):
         if step < args.seg_steps:
