@@ -175,7 +175,9 @@ def figures(G, segmenter, args, result, concept, samples, seg_examples):
     random_units = np.random.default_rng(args.seed).choice(result["iou"].shape[0], args.units, replace=False)
     with ds.intervene(G, layer, random_units):
         random, _ = ds.generate(G, z, layer, args.device)
-    save_image(np.concatenate([before, ablated, random]), os.path.join(out, "ablation.png"), nrow=8, pad_value=1.0)
+    name, k = SCENE_CONCEPTS[concept], args.units
+    save_rows([list(before), list(ablated), list(random)],
+              ["G(z)", f"top {k} {name} units ablated", f"{k} random units ablated"], os.path.join(out, "ablation.png"))
 
     # insertion.png: a patch in the grass (low, left) and one in the sky (high, right)
     units = ds.top_units(result["iou"], concept, args.units)
@@ -183,11 +185,12 @@ def figures(G, segmenter, args, result, concept, samples, seg_examples):
     grid = layer_grid(layer)
     low = (slice(grid - args.patch, grid), slice(0, args.patch))
     high = (slice(0, args.patch), slice(grid - args.patch, grid))
-    rows = [before]
+    rows = [list(before)]
     for patch in (low, high):
         with ds.intervene(G, layer, units, values, patch):
-            rows.append(ds.generate(G, z, layer, args.device)[0])
-    save_image(np.concatenate(rows), os.path.join(out, "insertion.png"), nrow=8, pad_value=1.0)
+            rows.append(list(ds.generate(G, z, layer, args.device)[0]))
+    save_rows(rows, ["G(z)", f"{k} {name} units inserted, low left", f"{k} {name} units inserted, high right"],
+              os.path.join(out, "insertion.png"))
 
 
 def main(argv=None):

@@ -253,7 +253,7 @@ def test_example_refuses_bad_flags_with_a_usage_error(capsys, flags, message):
 
 TINY = ("--batch-size", 8, "--width", 4, "--seg-width", 4, "--seg-batch-size", 8, "--seg-steps", 2,
         "--train-scenes", 200, "--dissect-samples", 100, "--eval-samples", 20, "--insert-samples", 10,
-        "--random-sets", 2, "--units", 2)
+        "--random-sets", 2, "--units", 2, "--test-scenes", 50)
 
 
 def test_example_writes_the_contract_files_and_the_figures(tmp_path):
