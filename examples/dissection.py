@@ -85,7 +85,7 @@ def save_rows(rows, names, path):
     axes.set_axis_off()
     for i, name in enumerate(names):
         axes.text(-4, 2 + (side + 2) * (i + 0.5), name, ha="right", va="center", fontsize=7)
-    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=80))
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=60))
 
 
 def highlight(image, on):
@@ -145,7 +145,9 @@ def insertion_numbers(G, segmenter, z, args, result, concept):
         k *= 2
 
 
-def figures(G, segmenter, args, result, concept, samples, seg_examples):
+def figures(G, segmenter, args, result, concept, samples, activations, seg_examples):
+    """samples.png, segmentation.png, units.png (``activations``: the layer's, of the dissected
+    ``samples``), ablation.png and insertion.png into --out."""
     out, layer = args.out_dir, args.layer
     save_image(samples[:64], os.path.join(out, "samples.png"), nrow=8)
     # segmentation.png: rendered scenes, their labels, the segmenter's; G's scenes and the segmenter's labels
@@ -155,19 +157,18 @@ def figures(G, segmenter, args, result, concept, samples, seg_examples):
                                colour_labels(ds.segment(segmenter, generated, args.device))]),
                os.path.join(out, "segmentation.png"), nrow=8, pad_value=1.0)
 
-    # units.png: the top units of each concept over samples, with their IoU
-    rng = np.random.default_rng([args.seed, 3])
-    z = rng.standard_normal((6, G.latent_dim)).astype(np.float32)
-    images, r = ds.generate(G, z, layer, args.device)
+    # units.png: each concept's top units, on the dissected samples where they are on the most (the paper's
+    # figures show a unit's top-activating images), the image dimmed where the unit is below t_u
     rows, names = [], []
     for c, name in enumerate(SCENE_CONCEPTS):
         for u in ds.top_units(result["iou"], c, 2):
-            on = ds.upsample(r[:, u:u + 1], IMAGE_SIZE)[:, 0] > result["threshold"][u]
-            rows.append([highlight(images[i], on[i]) for i in range(len(z))])
+            on = ds.upsample(activations[:, u:u + 1], IMAGE_SIZE)[:, 0] > result["threshold"][u]
+            rows.append([highlight(samples[i], on[i]) for i in np.argsort(-on.sum((1, 2)), kind="stable")[:6]])
             names.append(f"{name}: unit {u}, IoU {result['iou'][u, c]:.2f}")
     save_rows(rows, names, os.path.join(out, "units.png"))
 
     # ablation.png: samples, the concept's top units ablated, as many random units ablated
+    rng = np.random.default_rng([args.seed, 3])
     z = rng.standard_normal((8, G.latent_dim)).astype(np.float32)
     before, _ = ds.generate(G, z, layer, args.device)
     with ds.intervene(G, layer, ds.top_units(result["iou"], concept, args.units)):
@@ -179,18 +180,19 @@ def figures(G, segmenter, args, result, concept, samples, seg_examples):
     save_rows([list(before), list(ablated), list(random)],
               ["G(z)", f"top {k} {name} units ablated", f"{k} random units ablated"], os.path.join(out, "ablation.png"))
 
-    # insertion.png: a patch in the grass (low, left) and one in the sky (high, right)
-    units = ds.top_units(result["iou"], concept, args.units)
-    values = result["mean_on"][units, concept]
+    # insertion.png: a patch low on the left (mostly grass) and one high on the right (mostly sky), with
+    # a quarter of the units and with all --units of them
     grid = layer_grid(layer)
     low = (slice(grid - args.patch, grid), slice(0, args.patch))
     high = (slice(0, args.patch), slice(grid - args.patch, grid))
-    rows = [list(before)]
-    for patch in (low, high):
-        with ds.intervene(G, layer, units, values, patch):
-            rows.append(list(ds.generate(G, z, layer, args.device)[0]))
-    save_rows(rows, ["G(z)", f"{k} {name} units inserted, low left", f"{k} {name} units inserted, high right"],
-              os.path.join(out, "insertion.png"))
+    rows, names = [list(before)], ["G(z)"]
+    for k in sorted({max(1, args.units // 4), args.units}):
+        units = ds.top_units(result["iou"], concept, k)
+        for patch, where in ((low, "low left"), (high, "high right")):
+            with ds.intervene(G, layer, units, result["mean_on"][units, concept], patch):
+                rows.append(list(ds.generate(G, z, layer, args.device)[0]))
+            names.append(f"{k} {name} units inserted, {where}")
+    save_rows(rows, names, os.path.join(out, "insertion.png"))
 
 
 def main(argv=None):
@@ -284,7 +286,7 @@ def main(argv=None):
         for c, name in enumerate(SCENE_CONCEPTS)}
     metrics["insertion"] = insertion_numbers(G, segmenter, latent(args.insert_samples), args, result, concept)
 
-    figures(G, segmenter, args, result, concept, samples, seg_examples)
+    figures(G, segmenter, args, result, concept, samples[:n], r[:n], seg_examples)
     save_npz(os.path.join(run.out, "samples.npz"), x=samples[:args.num_samples],
              segmentation=seg[:args.num_samples])
     metrics = run.finish({"image_size": IMAGE_SIZE, "width": args.width, "batch_size": args.batch_size,
