@@ -34,7 +34,8 @@ losses.png; samples.npz holds ``x`` (G's scenes in [-1, 1]) and ``segmentation``
 labels by the segmenter); checkpoint.safetensors holds G, D and the segmenter.
 
 Defaults (the paper: a ProGAN at 256x256, a segmenter trained on ADE20K): G and D of
-width 32 (64 units at 8x8), batch 64, 2000 iterations, about 0.15 s of CPU time each.
+width 32 (64 units at 8x8), batch 64, 2000 iterations: about 7 minutes of CPU time in all, 5 of
+them training (docs/dissection.md).
 """
 import os
 
