@@ -274,3 +274,10 @@ def test_example_writes_the_contract_files_and_the_figures(tmp_path):
 def test_example_resumes_where_it_stopped(tmp_path):
     assert_resume_continues_the_run("dissection", tmp_path, 4, 2, TINY + ("--checkpoint-every", 1),
                                     ["G", "D", "segmenter"])
+
+
+def test_example_runs_on_cuda(fake_cuda, tmp_path):
+    """--device cuda (CuPy, here ``tests/fake_cupy.py``): the hooks, the segmenter's labels and the
+    dissection keep device and host arrays apart."""
+    metrics = run("dissection", tmp_path, "--device", "cuda", "--steps", 2, *TINY)
+    assert metrics["device"] == "cuda" and set(metrics["ablation"]) == {"1", "2"}
