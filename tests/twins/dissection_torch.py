@@ -6,10 +6,10 @@ recipe of ``examples/dissection.py``.
 The segmenter (``state_dict`` keys equal to minigan's), G, D and the DCGAN step (from
 ``train_dcgan_torch.py``), and the dissection written again with torch's own tools: a
 forward hook on G's ReLU, ``interpolate`` (bilinear), ``torch.quantile`` for t_u, IoU from
-boolean masks, ablation and insertion as a hook that edits the layer's output in place.
+boolean masks, ablation and insertion as a hook that assigns into a copy of the layer's output.
 ``tests/test_dissection.py`` imports these; ``main`` runs the example's recipe (the same
-scenes, the same batches from the same NumPy seed; torch's own init and z) and its
-ablation and insertion measures, for the results page.
+scenes, the same batches from the same NumPy seed; torch's own init and z), the dissection
+and the ablation of the concept's top units against random ones, for the results page.
 """
 import argparse
 import json
