@@ -37,9 +37,9 @@ concepts; its layer4 is 8x8):
     one, the paper's choice of a middle layer;
   * the segmenter is a small fully convolutional network trained here on the renderer's
     (image, label map) pairs, the six concepts of ``SCENE_CONCEPTS``;
-  * insertion's constant k per unit is the unit's mean activation over the positions the
-    segmenter labels as the concept (the paper: "the mean activation of the unit on
-    the class", over the samples).
+  * insertion's constant k (the paper forces the units to a constant) is, per unit, its
+    mean upsampled activation over the pixels the segmenter labels as the concept, over
+    the dissected samples.
 
 Bilinear upsampling is torch's (align_corners=False). All the measuring runs G and the
 segmenter in eval mode (batch norm's running statistics), without a graph.
