@@ -1,4 +1,4 @@
-"""GAN dissection (Bau et al. 2019) of a DCGAN trained on rendered outdoor scenes: find the units of a concept, ablate and insert them.
+"""GAN dissection (Bau et al. 2019) of a DCGAN on rendered scenes: find a concept's units, ablate them, insert them.
 
     python examples/dissection.py                        # trees; CPU, minutes
     python examples/dissection.py --concept roof         # any of sky, cloud, grass, tree, wall, roof
@@ -48,8 +48,7 @@ from minigan import optim
 from minigan.data.scenes import SCENE_CONCEPTS, render_scenes
 from minigan.models import dissection as ds
 from minigan.utils import atomic_save, make_grid, save_image, save_npz
-from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, positive_float,
-                                      positive_int)
+from minigan.utils.experiment import Experiment, RunSettings, example_parser, positive_float, positive_int
 
 IMAGE_SIZE = 32
 PALETTE = np.array([[0.35, 0.55, 0.95], [1.0, 1.0, 1.0], [0.45, 0.8, 0.3], [0.05, 0.35, 0.05],
@@ -220,7 +219,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.data = "scenes"
     if args.layer > 3:
-        parser.error(f"--layer {args.layer}: G has 3 ReLU layers at {IMAGE_SIZE}x{IMAGE_SIZE} (1: 4x4, 2: 8x8, 3: 16x16)")
+        parser.error(f"--layer {args.layer}: G has 3 ReLU layers at {IMAGE_SIZE}x{IMAGE_SIZE} "
+                     "(1: 4x4, 2: 8x8, 3: 16x16)")
     grid = layer_grid(args.layer)
     if args.patch > grid:
         parser.error(f"--patch {args.patch} is larger than layer {args.layer}'s {grid}x{grid} grid")
@@ -228,7 +228,9 @@ def main(argv=None):
         parser.error(f"--units {args.units}: layer {args.layer} has only {args.width * 2 ** (3 - args.layer)} units")
     if args.seg_steps > args.steps:
         parser.error(f"--seg-steps {args.seg_steps} is more than --steps {args.steps} (one loop trains both)")
-    check_batch_size(parser, max(args.batch_size, args.seg_batch_size), args.train_scenes, "scenes")
+    for flag, size in (("--batch-size", args.batch_size), ("--seg-batch-size", args.seg_batch_size)):
+        if size > args.train_scenes:  # batches are drawn without replacement
+            parser.error(f"{flag} {size} is larger than --train-scenes {args.train_scenes}")
 
     mg.manual_seed(args.seed)
     data_rng = np.random.default_rng(args.seed)

@@ -241,7 +241,9 @@ def test_bad_inputs_name_what_was_wrong():
 @pytest.mark.parametrize("flags, message", [(("--layer", 4), "G has 3 ReLU layers"),
                                             (("--patch", 9), "larger than layer 2's 8x8 grid"),
                                             (("--units", 65), "layer 2 has only 64 units"),
-                                            (("--quantile", 1.5), "invalid quantile value")])
+                                            (("--quantile", 1.5), "invalid quantile value"),
+                                            (("--seg-batch-size", 300, "--train-scenes", 200),
+                                             "--seg-batch-size 300 is larger than --train-scenes 200")])
 def test_example_refuses_bad_flags_with_a_usage_error(capsys, flags, message):
     with pytest.raises(SystemExit):
         run("dissection", "unused", *flags)
