@@ -230,6 +230,9 @@ BAD_FLAGS = [
     ("dcgan", ["--width", "0"]),
     ("infogan", ["--categories", "0"]),
     ("vaegan", ["--latent-dim", "-3"]),
+    ("timbretron", ["--crop", "30"]),
+    ("timbretron", ["--crop", "72"]),
+    ("timbretron", ["--gp-weight", "-1"]),
 ]
 
 

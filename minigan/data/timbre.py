@@ -58,7 +58,8 @@ class Melody(NamedTuple):
 
 
 def random_melody(rng, length=LENGTH, sr=SR):
-    """Notes from ``SCALE`` one after another until the clip is full (the last one cut)."""
+    """Notes from ``SCALE`` one after another until less than 0.1 s of the clip is left (the
+    last note cut at the clip's end)."""
     pitch, onset, offset, velocity, t, end = [], [], [], [], 0.0, length / sr
     while t < end - 0.1:
         d = rng.choice(DURATIONS)
