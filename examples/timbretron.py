@@ -25,6 +25,9 @@ translates the flute clips to reed, F the reed clips to flute, and
     (``minigan.eval.timbre``), is the melody's; next to it the untranslated input's and
     the target render's (the measure's own ceiling, both 1.0) and chance (the
     translations scored against other clips' melodies);
+  * upper_level: the mean level of the top two octaves of bins, where only harmonics
+    lie (``minigan.eval.timbre.upper_level``): the timbre measured by hand, next to the
+    input's and the target render's;
   * l1_to_target: the mean L1 distance between each translation and the render of
     the same melody by the target instrument (a paired truth no network saw), next to
     the input's distance to it.
@@ -54,7 +57,7 @@ from minigan import optim
 from minigan.data import timbre
 from minigan.data.cqt import magnitude_from_image
 from minigan.eval import load_classifier
-from minigan.eval.timbre import pitch_preserved
+from minigan.eval.timbre import pitch_preserved, upper_level
 from minigan.models import cyclegan, timbretron
 from minigan.utils import save_image, save_npz, save_spectrograms, save_wav
 from minigan.utils.experiment import (Experiment, RunSettings, check_batch_size, example_parser, nonnegative_float,
@@ -83,6 +86,9 @@ def score_direction(name, generator, source, target, melodies, classifier, targe
                f"{name}_input_pitch_preserved": pitch_preserved(source, melodies),
                f"{name}_render_pitch_preserved": pitch_preserved(target, melodies),
                f"{name}_chance_pitch_preserved": pitch_preserved(out, rotated),
+               f"{name}_upper_level": upper_level(out),
+               f"{name}_input_upper_level": upper_level(source),
+               f"{name}_render_upper_level": upper_level(target),
                f"{name}_l1_to_target": float(np.abs(out - target).mean()),
                f"{name}_input_l1_to_target": float(np.abs(source - target).mean())}
     return out, metrics
@@ -120,7 +126,7 @@ def evaluate(G, F, device, out_dir, n_test, seed, gl_iters):
     rows += [[test.reed[i, 0], fake_flute[i, 0], test.flute[i, 0]] for i in range(AUDIO)]
     save_spectrograms(rows, os.path.join(out_dir, "spectrograms.png"),
                       ["input", "translated", "target-timbre render"],
-                      row_labels=["flute -> reed"] * AUDIO + ["reed -> flute"] * AUDIO,
+                      row_labels=["flute -> reed (MIDI pitch)"] * AUDIO + ["reed -> flute (MIDI pitch)"] * AUDIO,
                       extent=(0, timbre.LENGTH / timbre.SR, timbre.MIDI_FMIN - 0.5, timbre.MIDI_FMIN + 47.5))
     write_audio(out_dir, "flute_to_reed", test.flute_audio, fake_reed, test.reed_audio, gl_iters)
     write_audio(out_dir, "reed_to_flute", test.reed_audio, fake_flute, test.flute_audio, gl_iters)

@@ -103,12 +103,12 @@ class CQT:
         return out.reshape(*lead, self.n_bins, self.n_frames)
 
     def adjoint(self, coefficients):
-        """A^T: the overlap-add of the kernels weighted by the coefficients (..., K, T) -> (..., length)."""
+        """A^T: the overlap-add of the kernels weighted by the coefficients (..., K, T). Returns the
+        signals padded by half a window on each side, (n, length + window), and the leading shape."""
         c = np.asarray(coefficients)
         lead = c.shape[:-2]
         c = c.reshape(-1, self.n_bins, self.n_frames)
         frames = np.real(c.transpose(0, 2, 1) @ self.kernels)  # (n, T, window)
-        half = self.window // 2
         out = np.zeros((len(c), self.length + self.window))
         for t in range(self.n_frames):
             out[:, t * self.hop:t * self.hop + self.window] += frames[:, t]

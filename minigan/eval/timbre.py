@@ -13,7 +13,12 @@ note's, at half the score). A note keeps its pitch when f0_hat is the melody's s
 On the renders themselves the estimate is right for every note of both instruments
 (tests/test_timbretron.py), so a miss after translation is the translation's.
 
-Timbre. The project's classifier for the two instruments (``load_classifier('timbre')``,
+Timbre, by hand: ``upper_level``, the mean level (in the images' [-1, 1] units) of the top
+two octaves of bins (MIDI 69-92, 440-1661 Hz), where no fundamental of the melodies lies:
+only harmonics. The bright reed fills them, the mellow flute barely; a translation
+should land near the target instrument's renders of the same melodies.
+
+Timbre, by a network: the project's classifier for the two instruments (``load_classifier('timbre')``,
 trained by ``python -m minigan.eval.train_classifier --data timbre``) calls each image
 flute (0) or reed (1).
 """
@@ -48,3 +53,8 @@ def pitch_preserved(images, melodies):
     """Share of the notes of all ``melodies`` whose pitch ``images`` (N, 1, n_bins, T) keep."""
     hits = np.concatenate([note_pitch_hits(image, melody) for image, melody in zip(images, melodies)])
     return float(hits.mean())
+
+
+def upper_level(images, first_bin=24):
+    """Mean of CQT images (N, 1, n_bins, T) over bins ``first_bin`` and up (the top two octaves)."""
+    return float(np.asarray(images)[:, :, first_bin:, :].mean())

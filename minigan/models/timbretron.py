@@ -20,8 +20,9 @@ and F: Y -> X, least-squares GAN losses against D_Y and D_X, the cycle and ident
 
     L = L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda_cyc L_cyc + lambda_idt L_identity
 
-with the same ResNet generator and training step. What TimbreTron changes (Section 4.2
-and Appendix), each in this file:
+with the same ResNet generator and training step. What TimbreTron changes in CycleGAN for
+spectrograms (the paper's section on its CycleGAN and its appendix; where a value is not
+named here it is CycleGAN's), each in this file:
 
   * Full-spectrogram discriminator: timbre is the balance between harmonics that lie far
     apart on the frequency axis (the 4th harmonic is 24 bins above the fundamental), and
@@ -40,9 +41,10 @@ and Appendix), each in this file:
 
 Hyperparameters: CycleGAN's, Adam lr 2e-4, betas (0.5, 0.999), lambda_cyc = 10,
 lambda_idt = 0.5 (relative), image pool of 50, linear lr decay over the second half;
-gradient penalty weight 10 (WGAN-GP's lambda). The paper trains on 4-second crops of
-real recordings (piano, flute, violin, harpsichord) at 16 kHz; here two synthetic
-instruments (``minigan.data.timbre``) on 2-second clips and small networks, on a CPU.
+gradient penalty weight 10 (WGAN-GP's lambda). The paper trains on crops of real
+recordings (piano, flute, violin, harpsichord) with full-size networks on GPUs; here two
+synthetic instruments (``minigan.data.timbre``) on 2-second clips, 1-second crops and
+small networks, on a CPU.
 """
 import numpy as np
 

@@ -25,7 +25,7 @@ def save_wav(path, audio, sr):
     atomic_write(path, buffer.getvalue())
 
 
-def save_spectrograms(rows, path, columns, row_labels=None, extent=None, size=(3.0, 2.2)):
+def save_spectrograms(rows, path, columns, row_labels=None, extent=None, size=(3.0, 2.2), dpi=72):
     """A grid of spectrogram images (n_bins, T) in [-1, 1], low frequencies at the bottom:
     ``rows`` is a list of lists, one image per column, ``columns`` the column titles.
     ``extent`` = (t0, t1, f0, f1) labels the axes (seconds, and the rows' unit)."""
@@ -41,6 +41,8 @@ def save_spectrograms(rows, path, columns, row_labels=None, extent=None, size=(3
                 ax.set_title(columns[c], fontsize=9)
             if c == 0 and row_labels:
                 ax.set_ylabel(row_labels[r], fontsize=8)
+            if r < len(rows) - 1:
+                ax.set_xticklabels([])
             ax.tick_params(labelsize=7)
     figure.tight_layout()
-    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=72))
+    atomic_save(path, lambda f: figure.savefig(f, format="png", dpi=dpi))
