@@ -37,7 +37,7 @@ same melodies; then the same for reed -> flute; low frequencies at the bottom),
 spectrograms.png (input | translated | target render, two clips per direction),
 audio/*.wav (for the first two clips of each direction: the input render, the
 translation made audible by Griffin–Lim on the CQT, the Griffin–Lim of the input's own
-spectrogram to hear what the inversion alone does, and the target-timbre render),
+image to hear what the image and the inversion alone lose, and the target-timbre render),
 losses.png, metrics.json, checkpoint.safetensors and samples.npz (``input``, ``output``,
 ``target``: (N, 1, 48, 64) float32 in [-1, 1], ``label``: the target instrument, 1 for
 reed, 0 for flute; the flute -> reed clips first). --resume continues from the
@@ -94,12 +94,13 @@ def score_direction(name, generator, source, target, melodies, classifier, targe
     return out, metrics
 
 
-def write_audio(out_dir, name, source_audio, out, target_audio, gl_iters):
-    """The first AUDIO clips of a direction as WAV files; Griffin–Lim makes the images audible."""
+def write_audio(out_dir, name, source, source_audio, out, target_audio, gl_iters):
+    """The first AUDIO clips of a direction as WAV files; Griffin–Lim makes the images audible
+    (the input's own image goes the same way, to hear what the image and the inversion lose)."""
     transform = timbre.cqt()
     for i in range(AUDIO):
         translated = transform.griffin_lim(magnitude_from_image(out[i, 0], pool=timbre.POOL), n_iter=gl_iters)
-        inverted = transform.griffin_lim(np.abs(transform.forward(source_audio[i])), n_iter=gl_iters)
+        inverted = transform.griffin_lim(magnitude_from_image(source[i, 0], pool=timbre.POOL), n_iter=gl_iters)
         for kind, audio in (("input", source_audio[i]), ("translated", translated),
                             ("input_griffin_lim", inverted), ("target", target_audio[i])):
             save_wav(os.path.join(out_dir, "audio", f"{name}_{i}_{kind}.wav"), audio, timbre.SR)
@@ -128,8 +129,8 @@ def evaluate(G, F, device, out_dir, n_test, seed, gl_iters):
                       ["input", "translated", "target-timbre render"],
                       row_labels=["flute -> reed (MIDI pitch)"] * AUDIO + ["reed -> flute (MIDI pitch)"] * AUDIO,
                       extent=(0, timbre.LENGTH / timbre.SR, timbre.MIDI_FMIN - 0.5, timbre.MIDI_FMIN + 47.5))
-    write_audio(out_dir, "flute_to_reed", test.flute_audio, fake_reed, test.reed_audio, gl_iters)
-    write_audio(out_dir, "reed_to_flute", test.reed_audio, fake_flute, test.flute_audio, gl_iters)
+    write_audio(out_dir, "flute_to_reed", test.flute, test.flute_audio, fake_reed, test.reed_audio, gl_iters)
+    write_audio(out_dir, "reed_to_flute", test.reed, test.reed_audio, fake_flute, test.flute_audio, gl_iters)
     save_npz(os.path.join(out_dir, "samples.npz"), input=np.concatenate([test.flute, test.reed]),
              output=np.concatenate([fake_reed, fake_flute]), target=np.concatenate([test.reed, test.flute]),
              label=np.repeat(np.array([reed, flute], np.int64), n_test))
