@@ -53,7 +53,6 @@ import os
 import numpy as np
 
 import minigan as mg
-from minigan import optim
 from minigan.data import timbre
 from minigan.data.cqt import magnitude_from_image
 from minigan.eval import load_classifier
@@ -178,11 +177,7 @@ def main(argv=None):
     D_Y = timbretron.FullSpectrogramDiscriminator(bins, args.d_width).to(args.device)
     pool_x = cyclegan.ImagePool(args.pool_size, (1, bins, args.crop), pool_rng).to(args.device)
     pool_y = cyclegan.ImagePool(args.pool_size, (1, bins, args.crop), pool_rng).to(args.device)
-    adam = dict(lr=args.lr, betas=(args.beta1, 0.999))
-    opt_g = optim.Adam([*G.parameters(), *F.parameters()], **adam)
-    opt_d = optim.Adam([*D_X.parameters(), *D_Y.parameters()], **adam)
-    schedules = [optim.lr_scheduler.LambdaLR(o, cyclegan.LinearDecay(args.steps - decay, decay))
-                 for o in (opt_g, opt_d)]
+    opt_g, opt_d, schedules = cyclegan.optimizers(G, F, D_X, D_Y, args.steps, decay, args.lr, args.beta1)
 
     run = Experiment("timbretron", RunSettings.from_args(args),
                      {"G": G, "F": F, "D_X": D_X, "D_Y": D_Y, "pool_x": pool_x, "pool_y": pool_y},

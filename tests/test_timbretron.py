@@ -18,7 +18,7 @@ from minigan.eval.timbre import estimate_pitch, note_pitch_hits, pitch_preserved
 from minigan.models import cyclegan, timbretron
 from minigan.models.patchgan import receptive_field
 from minigan.testing import assert_state_match, load_into_twin
-from test_examples import CONTRACT, params, run
+from test_examples import CONTRACT, assert_resumed_after_a_crash_equals_uninterrupted_run, run
 from twins.train_cyclegan_torch import ResnetGenerator as TorchResnetGenerator
 from twins.train_timbretron_torch import FullSpectrogramDiscriminator as TorchFullSpectrogramDiscriminator
 from twins.train_timbretron_torch import gradient_penalty as torch_gradient_penalty
@@ -344,25 +344,9 @@ def test_timbretron_example_resumed_after_a_crash_equals_uninterrupted_run(tmp_p
     """A run that dies after its checkpoint at step 3 of 6 and is resumed ends bit for bit where an
     uninterrupted run ends: the data and pool draws, the penalty's eps (minigan's generator) and
     the lr schedule (a function of --steps, so the crash is simulated, not a shorter run)."""
-    args = ("--steps", 6, "--checkpoint-every", 3, *TINY)
-    once, twice = tmp_path / "once", tmp_path / "twice"
-    run("timbretron", once, *args)
-    step, calls = timbretron.train_step, []
-
-    def dies_at_step_4(*a, **k):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return step(*a, **k)
-    monkeypatch.setattr(timbretron, "train_step", dies_at_step_4)
-    with pytest.raises(KeyboardInterrupt):
-        run("timbretron", twice, *args)
-    monkeypatch.setattr(timbretron, "train_step", step)
-    run("timbretron", twice, *args, "--resume")
-    for module in ("G", "F", "D_X", "D_Y", "pool_x", "pool_y"):
-        a, b = params(once, module), params(twice, module)
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    assert_resumed_after_a_crash_equals_uninterrupted_run(
+        "timbretron", tmp_path, monkeypatch, timbretron, ("--steps", 6, "--checkpoint-every", 3, *TINY),
+        ["G", "F", "D_X", "D_Y", "pool_x", "pool_y"])
 
 
 @pytest.mark.slow

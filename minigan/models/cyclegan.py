@@ -42,7 +42,7 @@ drawn through the pools.
 import numpy as np
 
 import minigan as mg
-from minigan import nn
+from minigan import nn, optim
 from minigan.functional import l1_loss, mse_loss
 
 from .dcgan import init_weights
@@ -191,6 +191,17 @@ class LinearDecay:
 
     def __call__(self, step):
         return 1.0 - max(0, step + 1 - self.hold) / float(self.decay + 1)
+
+
+def optimizers(G, F, D_X, D_Y, steps, decay, lr=2e-4, beta1=0.5):
+    """The paper's training schedule: one Adam (lr, betas (beta1, 0.999)) over both generators,
+    one over both discriminators, and for each a ``LambdaLR`` holding the lr for
+    ``steps - decay`` steps and decaying it linearly over the last ``decay`` (``LinearDecay``).
+    Returns (opt_g, opt_d, [the two schedulers])."""
+    adam = dict(lr=lr, betas=(beta1, 0.999))
+    opt_g = optim.Adam([*G.parameters(), *F.parameters()], **adam)
+    opt_d = optim.Adam([*D_X.parameters(), *D_Y.parameters()], **adam)
+    return opt_g, opt_d, [optim.lr_scheduler.LambdaLR(o, LinearDecay(steps - decay, decay)) for o in (opt_g, opt_d)]
 
 
 # ---------------------------------------------------------------- one training step
