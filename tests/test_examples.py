@@ -45,12 +45,17 @@ def assert_resume_continues_the_run(name, tmp_path, steps, stop, args, modules):
     run(name, once, "--steps", steps, *args)
     run(name, twice, "--steps", stop, *args)
     run(name, twice, "--steps", steps, *args, "--resume")
+    assert_same_saved_tensors(once, twice, modules)
+    return once, twice
+
+
+def assert_same_saved_tensors(once, twice, modules):
+    """Every tensor the two runs' checkpoints hold for ``modules`` is equal bit for bit."""
     for module in modules:
         a, b = params(once, module), params(twice, module)
         assert a.keys() == b.keys()
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
-    return once, twice
 
 
 def assert_resumed_after_a_crash_equals_uninterrupted_run(name, tmp_path, monkeypatch, model, args, modules,
@@ -73,11 +78,7 @@ def assert_resumed_after_a_crash_equals_uninterrupted_run(name, tmp_path, monkey
         run(name, twice, *args)
     monkeypatch.setattr(model, "train_step", step)
     run(name, twice, *args, "--resume")
-    for module in modules:
-        a, b = params(once, module), params(twice, module)
-        assert a.keys() == b.keys()
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    assert_same_saved_tensors(once, twice, modules)
     return once, twice
 
 
