@@ -121,7 +121,7 @@ def evaluate(G, F, device, out_dir, n_test, seed, gl_iters):
 
     grid = np.concatenate([test.flute[:GRID], fake_reed[:GRID], test.reed[:GRID],
                            test.reed[:GRID], fake_flute[:GRID], test.flute[:GRID]])
-    save_image(grid[..., ::-1, :], os.path.join(out_dir, "samples.png"), nrow=GRID)  # low notes at the bottom
+    save_image(grid[..., ::-1, :], os.path.join(out_dir, "samples.png"), nrow=min(GRID, n_test))  # low notes down
     rows = [[test.flute[i, 0], fake_reed[i, 0], test.reed[i, 0]] for i in range(AUDIO)]
     rows += [[test.reed[i, 0], fake_flute[i, 0], test.flute[i, 0]] for i in range(AUDIO)]
     save_spectrograms(rows, os.path.join(out_dir, "spectrograms.png"),
@@ -161,6 +161,8 @@ def main(argv=None):
     if args.crop % 8 or args.crop > 64:
         parser.error(f"--crop {args.crop}: the crop must be a multiple of 8 frames (three stride-2 layers in D) "
                      "and at most 64 (a whole clip)")
+    if args.test_clips < AUDIO:
+        parser.error(f"--test-clips {args.test_clips}: at least {AUDIO}, the clips written as WAV files each way")
     check_batch_size(parser, args.batch_size, args.train_clips, args.data)
     decay = args.steps // 2
 

@@ -262,6 +262,7 @@ BAD_FLAGS = [
     ("timbretron", ["--crop", "30"]),
     ("timbretron", ["--crop", "72"]),
     ("timbretron", ["--gp-weight", "-1"]),
+    ("timbretron", ["--test-clips", "1"]),
 ]
 
 
