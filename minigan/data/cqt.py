@@ -12,15 +12,16 @@ same quality factor Q = f_k / bandwidth for every bin:
 
 so the frequency axis is logarithmic: a note one semitone higher moves its whole pattern
 of harmonics up by one bin. That is the CQT's "approximate pitch equivariance" that lets
-a convolutional network treat pitch as a translation (TimbreTron, Section 3).
+a convolutional network treat pitch as a translation (the TimbreTron paper's argument).
 
     X[k, t] = sum_n x[n] conj(g_k[n - t * hop])          g_k[u] = w_k[u] e^{2 pi i f_k u / sr}
 
 with w_k a Hann window normalised to sum 1, so a sinusoid of amplitude A at f_k gives
 |X[k, t]| = A / 2. The kernels are computed once (``CQT``) and the transform of a batch
 of clips is one matrix product of their frames with the kernels. Kernels shorter than
-two hops are lengthened to two hops (narrower bands at the top): a shorter filter would
-leave gaps between frames that no inverse could fill.
+four hops are lengthened to four hops (narrower bands at the top): a band wider than the
+frame rate is undersampled in time, and its aliases are what no inverse can undo (a
+1500 Hz tone came back with 106% error from 2-hop kernels, 3% from 4-hop ones).
 
 The inverse. ``pinv`` is a pseudo-inverse, the canonical dual frame of a "painless"
 filter bank (Velasco et al. 2011): the adjoint A^T (overlap-add of the kernels weighted by
