@@ -45,7 +45,6 @@ import os
 import numpy as np
 
 import minigan as mg
-from minigan import optim
 from minigan.data import load_edges2fashion, load_sneakers2boots, load_unpaired_edges2fashion
 from minigan.eval import classifier_fd, load_classifier, translation_scores
 from minigan.models import cyclegan
@@ -156,11 +155,7 @@ def main(argv=None):
     D_Y = cyclegan.discriminator(cy, args.d_width, args.d_layers).to(args.device)
     pool_x = cyclegan.ImagePool(args.pool_size, (cx, size, size), pool_rng).to(args.device)
     pool_y = cyclegan.ImagePool(args.pool_size, (cy, size, size), pool_rng).to(args.device)
-    adam = dict(lr=args.lr, betas=(args.beta1, 0.999))
-    opt_g = optim.Adam([*G.parameters(), *F.parameters()], **adam)
-    opt_d = optim.Adam([*D_X.parameters(), *D_Y.parameters()], **adam)
-    schedules = [optim.lr_scheduler.LambdaLR(o, cyclegan.LinearDecay(args.steps - decay, decay))
-                 for o in (opt_g, opt_d)]
+    opt_g, opt_d, schedules = cyclegan.optimizers(G, F, D_X, D_Y, args.steps, decay, args.lr, args.beta1)
 
     run = Experiment("cyclegan", RunSettings.from_args(args),
                      {"G": G, "F": F, "D_X": D_X, "D_Y": D_Y, "pool_x": pool_x, "pool_y": pool_y},

@@ -21,7 +21,7 @@ from minigan.data.mnist import FASHION_MNIST_DIR
 from minigan.eval import load_classifier
 from minigan.models import cyclegan
 from minigan.testing import assert_normal_init, assert_params_match, assert_state_match, load_into_twin
-from test_examples import CONTRACT, params, run
+from test_examples import CONTRACT, assert_resumed_after_a_crash_equals_uninterrupted_run, params, run
 from twins.train_cyclegan_torch import ImagePool as TorchImagePool
 from twins.train_cyclegan_torch import ResnetGenerator as TorchResnetGenerator
 from twins.train_cyclegan_torch import train_step as torch_train_step
@@ -340,25 +340,9 @@ def test_cyclegan_example_resumed_after_a_crash_equals_uninterrupted_run(tmp_pat
     an uninterrupted run ends: the pools (their images and generator) and the lr schedule (held
     for 3 steps, then decaying, a function of --steps) resume too; the steps after the crash
     swap fakes in and out of a full pool of 3 and train at a decaying lr."""
-    args = ("--steps", 6, "--checkpoint-every", 3, *TINY)
-    once, twice = tmp_path / "once", tmp_path / "twice"
-    run("cyclegan", once, *args)
-    step, calls = cyclegan.train_step, []
-
-    def dies_at_step_4(*a, **k):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return step(*a, **k)
-    monkeypatch.setattr(cyclegan, "train_step", dies_at_step_4)
-    with pytest.raises(KeyboardInterrupt):
-        run("cyclegan", twice, *args)
-    monkeypatch.setattr(cyclegan, "train_step", step)
-    run("cyclegan", twice, *args, "--resume")
-    for module in ("G", "F", "D_X", "D_Y", "pool_x", "pool_y"):
-        a, b = params(once, module), params(twice, module)
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+    once, twice = assert_resumed_after_a_crash_equals_uninterrupted_run(
+        "cyclegan", tmp_path, monkeypatch, cyclegan, ("--steps", 6, "--checkpoint-every", 3, *TINY),
+        ["G", "F", "D_X", "D_Y", "pool_x", "pool_y"])
     a, b = (np.load(d / "samples.npz")["output"] for d in (once, twice))
     np.testing.assert_array_equal(a, b)
 

@@ -45,11 +45,40 @@ def assert_resume_continues_the_run(name, tmp_path, steps, stop, args, modules):
     run(name, once, "--steps", steps, *args)
     run(name, twice, "--steps", stop, *args)
     run(name, twice, "--steps", steps, *args, "--resume")
+    assert_same_saved_tensors(once, twice, modules)
+    return once, twice
+
+
+def assert_same_saved_tensors(once, twice, modules):
+    """Every tensor the two runs' checkpoints hold for ``modules`` is equal bit for bit."""
     for module in modules:
         a, b = params(once, module), params(twice, module)
         assert a.keys() == b.keys()
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{module}.{k}")
+
+
+def assert_resumed_after_a_crash_equals_uninterrupted_run(name, tmp_path, monkeypatch, model, args, modules,
+                                                         crash_at=4):
+    """Train with ``args`` at once; then again, but with ``model.train_step`` raising at call
+    ``crash_at`` (the run dies after its last checkpoint), and --resume: every saved tensor of
+    ``modules`` must be equal bit for bit. A crash, not a shorter run, because the lr schedule
+    is a function of --steps. Returns both run folders."""
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    run(name, once, *args)
+    step, calls = model.train_step, []
+
+    def dies(*a, **k):
+        calls.append(1)
+        if len(calls) == crash_at:
+            raise KeyboardInterrupt
+        return step(*a, **k)
+    monkeypatch.setattr(model, "train_step", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run(name, twice, *args)
+    monkeypatch.setattr(model, "train_step", step)
+    run(name, twice, *args, "--resume")
+    assert_same_saved_tensors(once, twice, modules)
     return once, twice
 
 
@@ -232,6 +261,10 @@ BAD_FLAGS = [
     ("vaegan", ["--latent-dim", "-3"]),
     ("chairs", ["--image-size", "48"]),
     ("chairs", ["--augment", "-1"]),
+    ("timbretron", ["--crop", "30"]),
+    ("timbretron", ["--crop", "72"]),
+    ("timbretron", ["--gp-weight", "-1"]),
+    ("timbretron", ["--test-clips", "1"]),
 ]
 
 

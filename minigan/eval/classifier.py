@@ -130,7 +130,7 @@ def read_classifier(path, device="cpu"):
 
 
 def load_classifier(data="digits", device="cpu", path=None):
-    """The project's evaluation classifier for ``data`` ('digits' or 'fashion-mnist'), in eval mode.
+    """The project's evaluation classifier for ``data`` (a recipe of train_classifier), in eval mode.
 
     Loads the committed weights (or those at ``path``); it does not train. Its test
     accuracy at training time is in ``classifier.metrics``.

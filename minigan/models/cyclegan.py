@@ -42,7 +42,7 @@ drawn through the pools.
 import numpy as np
 
 import minigan as mg
-from minigan import nn
+from minigan import nn, optim
 from minigan.functional import l1_loss, mse_loss
 
 from .dcgan import init_weights
@@ -193,16 +193,29 @@ class LinearDecay:
         return 1.0 - max(0, step + 1 - self.hold) / float(self.decay + 1)
 
 
+def optimizers(G, F, D_X, D_Y, steps, decay, lr=2e-4, beta1=0.5):
+    """The paper's training schedule: one Adam (lr, betas (beta1, 0.999)) over both generators,
+    one over both discriminators, and for each a ``LambdaLR`` holding the lr for
+    ``steps - decay`` steps and decaying it linearly over the last ``decay`` (``LinearDecay``).
+    Returns (opt_g, opt_d, [the two schedulers])."""
+    adam = dict(lr=lr, betas=(beta1, 0.999))
+    opt_g = optim.Adam([*G.parameters(), *F.parameters()], **adam)
+    opt_d = optim.Adam([*D_X.parameters(), *D_Y.parameters()], **adam)
+    return opt_g, opt_d, [optim.lr_scheduler.LambdaLR(o, LinearDecay(steps - decay, decay)) for o in (opt_g, opt_d)]
+
+
 # ---------------------------------------------------------------- one training step
 
 
 def train_step(G, F, D_X, D_Y, opt_g, opt_d, real_x, real_y, pool_x=None, pool_y=None,
-               lambda_cycle=10.0, lambda_identity=0.5):
+               lambda_cycle=10.0, lambda_identity=0.5, d_penalty=None):
     """One step of both generators (one optimizer ``opt_g`` over G and F), then of both
     discriminators (``opt_d`` over D_X and D_Y). ``pool_x`` holds fakes of X (made by F)
     for D_X, ``pool_y`` fakes of Y for D_Y; None trains D on the latest fakes only.
     ``lambda_identity`` is relative to ``lambda_cycle`` (the identity weight is their
-    product); 0 skips the identity terms. Returns the losses as floats."""
+    product); 0 skips the identity terms. ``d_penalty(D, real, fake)``, if given, is added
+    to each D's loss (TimbreTron's gradient penalty), on the same fakes D is trained on.
+    Returns the losses as floats."""
     fake_y, fake_x = G(real_x), F(real_y)
     rec_x, rec_y = F(fake_y), G(fake_x)
 
@@ -226,7 +239,12 @@ def train_step(G, F, D_X, D_Y, opt_g, opt_d, real_x, real_y, pool_x=None, pool_y
     fake_y = pool_y(fake_y) if pool_y is not None else fake_y.detach()
     d_x_loss = discriminator_loss(D_X(real_x), D_X(fake_x))
     d_y_loss = discriminator_loss(D_Y(real_y), D_Y(fake_y))
+    d_loss = d_x_loss + d_y_loss
+    if d_penalty is not None:
+        penalty = d_penalty(D_X, real_x, fake_x) + d_penalty(D_Y, real_y, fake_y)
+        d_loss = d_loss + penalty
+        losses["d_penalty"] = penalty.item()
     opt_d.zero_grad()
-    (d_x_loss + d_y_loss).backward()
+    d_loss.backward()
     opt_d.step()
     return {"d_x": d_x_loss.item(), "d_y": d_y_loss.item(), **losses}

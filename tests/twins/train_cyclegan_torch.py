@@ -101,9 +101,11 @@ def _gan_loss(prediction, target_is_real):
 
 
 def train_step(netG_A, netG_B, netD_A, netD_B, optimizer_G, optimizer_D, real_A, real_B,
-               fake_A_pool=None, fake_B_pool=None, lambda_A=10.0, lambda_B=10.0, lambda_idt=0.5):
+               fake_A_pool=None, fake_B_pool=None, lambda_A=10.0, lambda_B=10.0, lambda_idt=0.5, d_penalty=None):
     """``CycleGANModel.optimize_parameters``: G_A: A -> B is judged by D_A, G_B: B -> A by D_B
-    (the reference's naming; minigan's G, F, D_Y, D_X). Returns the losses."""
+    (the reference's naming; minigan's G, F, D_Y, D_X). ``d_penalty(netD, real, fake, which)``
+    ('x' or 'y'), if given, is added to each D's loss (TimbreTron's gradient penalty).
+    Returns the losses."""
     fake_B = netG_A(real_A)
     rec_A = netG_B(fake_B)
     fake_A = netG_B(real_B)
@@ -135,8 +137,12 @@ def train_step(netG_A, netG_B, netD_A, netD_B, optimizer_G, optimizer_D, real_A,
                                          ("d_x", netD_B, real_A, fake_A, fake_A_pool)):
         fake = pool.query(fake) if pool is not None else fake
         loss_D = (_gan_loss(netD(real), True) + _gan_loss(netD(fake.detach()), False)) * 0.5
-        loss_D.backward()
         losses[name] = loss_D.item()
+        if d_penalty is not None:
+            penalty = d_penalty(netD, real, fake.detach(), name[-1])
+            loss_D = loss_D + penalty
+            losses["d_penalty"] = losses.get("d_penalty", 0.0) + penalty.item()
+        loss_D.backward()
     optimizer_D.step()
     return {**losses, "g_gan": loss_G_A.item(), "f_gan": loss_G_B.item(),
             "cycle": (loss_cycle_A / lambda_A + loss_cycle_B / lambda_B).item()}
