@@ -9,7 +9,8 @@ variant (Fashion-MNIST 32x32, seed 0), then one table.
 Each variant writes into --out/<name> (its metrics.json, pictures and checkpoint); a variant
 whose metrics.json is there already is not run again unless --rerun. The table: steps, the
 project classifier's conditional accuracy for G's averaged weights (EMA, standing statistics)
-and for the trained G, the classes hit, the classifier-feature FD to the test split (EMA G),
+and for the trained G, the classes hit, the classifier-feature FD to the test split and the mean distance of two
+samples of one class (variety; both EMA G),
 the accuracy on shirts (the class the classifier itself gets worst on real images), and the
 CPU seconds of the run (training and scoring; ``time.process_time`` of the process, which
 does not count the waits of a shared machine). The last row is the ceiling: the classifier on
@@ -57,7 +58,7 @@ def arguments(extra, steps):
 def row(name, metrics):
     no_ema = metrics["no_ema"]
     return (f"| {name} | {metrics['steps']} | {100 * metrics['accuracy']:.1f}% | {100 * no_ema['accuracy']:.1f}% "
-            f"| {metrics['classes_hit']}/10 | {metrics['classifier_fd']:.1f} "
+            f"| {metrics['classes_hit']}/10 | {metrics['classifier_fd']:.1f} | {metrics['within_class_distance']:.1f} "
             f"| {100 * metrics['accuracy_per_class'][SHIRT]:.0f}% | {metrics.get('cpu_time_s', float('nan')):.0f} |")
 
 
@@ -82,13 +83,14 @@ def main(argv=None):
             with open(path) as f:
                 found[name] = json.load(f)
 
-    print("| variant | steps | accuracy (EMA G) | accuracy (trained G) | classes | FD | shirts | CPU s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | steps | accuracy (EMA G) | accuracy (trained G) | classes | FD | within-class distance "
+          "| shirts | CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, metrics in found.items():
         print(row(name, metrics))
     ceiling = next((m for m in found.values() if "real_accuracy" in m), None)
     if ceiling:
-        print(f"| real test images (the ceiling) | | {100 * ceiling['real_accuracy']:.1f}% | | 10/10 | | "
+        print(f"| real test images (the ceiling) | | {100 * ceiling['real_accuracy']:.1f}% | | 10/10 | | | "
               f"{100 * ceiling['real_accuracy_per_class'][SHIRT]:.0f}% | |")
     for name in found:
         print(f"{name}: {VARIANTS[name][0]}; python examples/biggan.py "
