@@ -33,7 +33,7 @@ time of SA-GAN's (two D steps), and its halved learning rates move G half as far
 per step, so a run of minutes uses SA-GAN's. --lr-scale multiplies both rates of
 the setting; its default, 4 (G 4e-4, D 1.6e-3), keeps the paper's ratio of 1 to 4
 between G and D: at the published rates 2000 steps of batch 32 (one epoch) end with
-G still learning to read the class (conditional accuracy 56% against 85% with x4;
+G still learning to read the class (conditional accuracy 56% against 86.5% with x4;
 docs/biggan.md has the table of variants, benchmarks/biggan_accuracy.py runs it).
 
 metrics.json also holds the accuracy per class and its ceiling: the classifier's
