@@ -166,8 +166,9 @@ def test_projection_discriminator_matches_torch_twin_and_its_closed_form():
 # ---------------------------------------------------------------- training steps
 
 
-@pytest.mark.parametrize("d_steps, lr, ortho_beta", [(biggan.D_STEPS_SAGAN, biggan.LR_SAGAN, 0.0),
-                                                     (biggan.D_STEPS_BIGGAN, biggan.LR_BIGGAN, 1e-2)])
+@pytest.mark.parametrize("d_steps, lr, ortho_beta", [  # SA-GAN's rates times the example's --lr-scale 4
+    (biggan.D_STEPS_SAGAN, {net: 4 * rate for net, rate in biggan.LR_SAGAN.items()}, 0.0),
+    (biggan.D_STEPS_BIGGAN, biggan.LR_BIGGAN, 1e-2)])
 def test_training_steps_match_torch_twin(d_steps, lr, ortho_beta):
     G, D, tG, tD = _nets()
     opt_g = optim.Adam(G.parameters(), lr=lr["generator"], betas=biggan.BETAS)
@@ -266,6 +267,13 @@ def test_biggan_example_writes_the_contract_files(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["steps"] == 2 == metrics["steps"]
     assert 0 <= metrics["accuracy"] <= 1 and metrics["classifier_fd"] > 0
     assert [s["psi"] for s in metrics["truncation"]] == [1.0, 0.5]
+    # --lr-scale (default 4) multiplies both of SA-GAN's rates
+    assert metrics["lr"] == {net: 4 * rate for net, rate in biggan.LR_SAGAN.items()}
+    # 100 samples per class and 1000 real test images per class: the accuracy is the mean of the per-class ones
+    for found, overall in ((metrics["accuracy_per_class"], metrics["accuracy"]),
+                           (metrics["real_accuracy_per_class"], metrics["real_accuracy"])):
+        assert len(found) == 10 and np.isclose(np.mean(found), overall)
+    assert metrics["real_accuracy"] > 0.8  # the ceiling: the classifier on real images, not on these samples
     with np.load(tmp_path / "samples.npz") as f:
         x, y = f["x"], f["y"]
     assert x.shape == (1000, 1, 32, 32) and x.dtype == np.float32 and x.min() >= -1 and x.max() <= 1

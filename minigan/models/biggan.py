@@ -53,6 +53,9 @@ Deviations:
   * orthogonal regularization is the paper's formula added to G's loss; the authors' code
     adds 2 beta (W W^T (.) (1 - I)) W to the gradient, half the formula's derivative
     4 beta (...) W, so the same beta is twice as strong here;
+  * the example multiplies both learning rates by 4 (``--lr-scale``, G 4e-4 and D 1.6e-3 in
+    SA-GAN's setting; the ratio of 1 to 4 kept): its run of 2000 steps at batch 32 is one
+    epoch, and at the published rates G was still learning to read the class when it ended;
   * no self-attention block (the paper has one at 64x64 in its 128x128 model; 32x32
     models of its code put none at 32x32 by default).
 """
