@@ -165,6 +165,20 @@ def test_train_and_eval_propagate_to_every_descendant():
         m.train("yes")
 
 
+def test_evaluating_sets_the_mode_inside_and_restores_each_modules_own_mode_after():
+    m = _tree(nn, mg)
+    mixed = [i % 2 == 0 for i, _ in enumerate(m.modules())]
+    for mod, mode in zip(m.modules(), mixed):
+        mod.training = mode
+    with nn.evaluating(m) as inside:
+        assert inside is m and not any(mod.training for mod in m.modules())
+    assert [mod.training for mod in m.modules()] == mixed
+    with pytest.raises(RuntimeError), nn.evaluating(m, training=True):
+        assert all(mod.training for mod in m.modules())
+        raise RuntimeError("a failure inside the block")
+    assert [mod.training for mod in m.modules()] == mixed  # restored on the way out of an error too
+
+
 def test_zero_grad_sets_to_none_or_to_zeros():
     m = nn.Linear(3, 2)
     m(mg.randn(4, 3)).sum().backward()

@@ -75,13 +75,8 @@ class Classifier(nn.Module):
             yield Tensor(to_device(batch, device))
 
     def _run(self, images, batch_size, part):
-        was_training = self.training
-        self.eval()
-        try:
-            with no_grad():
-                out = [part(batch).array for batch in self._batches(images, batch_size)]
-        finally:
-            self.train(was_training)
+        with nn.evaluating(self), no_grad():
+            out = [part(batch).array for batch in self._batches(images, batch_size)]
         if not out:
             return np.zeros((0, self.config["n_classes"]), np.float32)
         return to_device(get_array_module(out[0]).concatenate(out), "cpu")

@@ -100,12 +100,9 @@ def segmenter_step(segmenter, optimizer, images, labels):
 
 def segment(segmenter, images, device="cpu", batch_size=500):
     """The segmenter's labels (N, H, W) int64 for NumPy images (N, C, H, W)."""
-    was_training = segmenter.training
-    segmenter.eval()
-    with mg.no_grad():
+    with nn.evaluating(segmenter), mg.no_grad():
         out = [segmenter(mg.tensor(images[i:i + batch_size], device=device)).numpy().argmax(1)
                for i in range(0, len(images), batch_size)]
-    segmenter.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, *images.shape[2:]), np.int64)
 
 
@@ -125,14 +122,11 @@ def generate(G, z, layer, device="cpu", batch_size=500):
     """Images G(z) (N, C, S, S) and the layer's activations r(z) (N, U, h, w), NumPy, G in eval mode."""
     seen = []
     handle = layer_module(G, layer).register_forward_hook(lambda module, args, out: seen.append(out.numpy()))
-    was_training = G.training
-    G.eval()
     try:
-        with mg.no_grad():
+        with nn.evaluating(G), mg.no_grad():
             images = [G(mg.tensor(z[i:i + batch_size], device=device)).numpy() for i in range(0, len(z), batch_size)]
     finally:
         handle.remove()
-        G.train(was_training)
     return np.concatenate(images), np.concatenate(seen)
 
 

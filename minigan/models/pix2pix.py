@@ -143,15 +143,12 @@ def translate(generator, inputs, test_mode="train", batch_size=64, device="cpu")
     the running statistics. G's own mode is restored either way."""
     if test_mode not in TEST_MODES:
         raise ValueError(f"pix2pix.translate: test_mode must be one of {TEST_MODES}, got {test_mode!r}")
-    was_training = generator.training
     buffers = {name: b.array.copy() for name, b in generator.named_buffers()}
-    generator.train(test_mode == "train")
     try:
-        with mg.no_grad():
+        with nn.evaluating(generator, training=test_mode == "train"), mg.no_grad():
             out = [generator(mg.tensor(inputs[i:i + batch_size], device=device)).numpy()
                    for i in range(0, len(inputs), batch_size)]
     finally:
-        generator.train(was_training)
         for name, b in generator.named_buffers():
             b.array[...] = buffers[name]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *inputs.shape[1:]), np.float32)

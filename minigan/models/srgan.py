@@ -248,14 +248,9 @@ def super_resolve(generator, lr_images, batch_size=64, device="cpu"):
     if lr_images.ndim != 4:
         raise ValueError(f"super_resolve: expected low-resolution images (N, C, h, w), got shape {lr_images.shape}")
     dtype = np.dtype(generator.tail.weight.dtype)  # the network's own (float32, or float64 in tests)
-    was_training = generator.training
-    generator.eval()
-    try:
-        with mg.no_grad():
-            out = [generator(mg.tensor(lr_images[i:i + batch_size].astype(dtype), device=device)).numpy()
-                   for i in range(0, len(lr_images), batch_size)]
-    finally:
-        generator.train(was_training)
+    with nn.evaluating(generator), mg.no_grad():
+        out = [generator(mg.tensor(lr_images[i:i + batch_size].astype(dtype), device=device)).numpy()
+               for i in range(0, len(lr_images), batch_size)]
     n, c, h, w = lr_images.shape
     s = generator.scale
     return np.clip(np.concatenate(out), -1, 1).astype(np.float32) if out else np.zeros((0, c, h * s, w * s), np.float32)

@@ -12,7 +12,7 @@ import sys
 from .. import functional
 from . import init, utils
 from .parameter import Parameter
-from .module import Module
+from .module import Module, evaluating
 from .containers import ModuleDict, ModuleList, Sequential, mlp
 from .linear import Flatten, Identity, Linear, Unflatten
 from .activation import (Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax,

@@ -11,6 +11,7 @@ Everything else (``parameters()``, ``state_dict()``, ``train()``, ``to()``)
 walks these tables, so state_dict keys come out exactly as torch names them
 for the same tree: ``net.0.weight``, ``blocks.2.bias``.
 """
+import contextlib
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -466,3 +467,17 @@ def _check_dtype_or_device(name):
         np.dtype(name)
     except TypeError:
         raise ValueError(f"unknown device or dtype {name!r}: expected 'cpu', 'cuda', 'cuda:N' or a dtype") from None
+
+
+@contextlib.contextmanager
+def evaluating(module, training=False):
+    """Within the block, ``module`` and its descendants in eval mode (``training=True``: in
+    training mode); afterwards every one of them is back in the mode it had, as sampling
+    from a network in the middle of its training needs."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.train(training)
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
